@@ -1,0 +1,299 @@
+"""The client side: the task registry, connections, enqueueing and job look-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar, overload
+
+from redis import exceptions as rex
+from redis.asyncio import Redis
+
+from . import connection
+from .backends.base import Backend, NewJob
+from .backends.streams import StreamsBackend
+from .codec import DEFAULT_MAX_PAYLOAD_BYTES, Envelope, encode_envelope
+from .connection import ConnectionSettings
+from .errors import ConfigurationError, EnqueueError, UnknownTask
+from .job import Job
+from .keys import AppKeys
+from .options import Backoff, TaskOptions
+from .results import Results
+from .scripts import Scripts
+from .task import Call, P, R, Task
+
+BackendKind = Literal["streams", "lists"]
+T = TypeVar("T")
+_ENQUEUE_CHUNK = 1000
+
+
+class _TaskDecorator(Protocol):
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    name: str
+    backend: BackendKind = "streams"
+
+
+def default_url() -> str:
+    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+class RqStream:
+    """An application: its tasks, its Redis and its queues.
+
+    ``url`` defaults to ``$REDIS_URL`` or ``redis://127.0.0.1:6379/0``. All keys start with
+    ``prefix``. ``lease_s`` is how long a job may go without its worker's renewal before another
+    worker takes it over (renewal happens every third of it, so only dead workers lose jobs).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        prefix: str = "rqs",
+        default_queue: str = "default",
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        lease_s: float = 30.0,
+        connection_settings: ConnectionSettings | None = None,
+    ) -> None:
+        self.url = url or default_url()
+        connection.validate_url(self.url)
+        if not prefix or any(c in prefix for c in "{} "):
+            raise ConfigurationError(f"prefix must be non-empty without braces or spaces: {prefix!r}")
+        connection.require_positive("lease_s", lease_s)
+        connection.require_positive("max_payload_bytes", max_payload_bytes)
+        self.prefix = prefix
+        self.keys = AppKeys(prefix)
+        self.default_queue = default_queue
+        self.max_payload_bytes = max_payload_bytes
+        self.lease_s = lease_s
+        self.connection_settings = connection_settings or ConnectionSettings()
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self.queues: dict[str, QueueConfig] = {}
+        self._redis: Redis | None = None
+        self._blocking: Redis | None = None
+        self._scripts: Scripts | None = None
+        self._results: Results | None = None
+        self._producers: dict[str, Backend] = {}
+        self._known_queues: set[str] = set()
+
+    # ----------------------------------------------------------------- registration
+    def queue(self, name: str, *, backend: BackendKind = "streams") -> QueueConfig:
+        """Declare a queue's backend (``"streams"``, the default, or ``"lists"``)."""
+        if backend not in ("streams", "lists"):
+            raise ConfigurationError(f"unknown backend {backend!r}: use 'streams' or 'lists'")
+        config = QueueConfig(name, backend)
+        self.queues[name] = config
+        return config
+
+    def queue_config(self, name: str) -> QueueConfig:
+        return self.queues.get(name) or QueueConfig(name)
+
+    @overload
+    def task(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        result_ttl_s: int = 3600,
+        retries: int = 0,
+        backoff: Backoff | None = None,
+        no_retry_on: tuple[type[BaseException], ...] = (),
+        timeout_s: float | None = None,
+        lease_s: float | None = None,
+        max_attempts: int | None = None,
+    ) -> _TaskDecorator: ...
+
+    def task(self, fn: Callable[..., Any] | None = None, /, **settings: Any) -> Any:
+        """Register a task: ``@app.task`` or ``@app.task(queue="emails", retries=3)``."""
+
+        def register(f: Callable[..., Any]) -> Task[Any, Any]:
+            options = self._task_options(f, settings)
+            if options.name in self.tasks:
+                raise ConfigurationError(f"a task named {options.name!r} is already registered")
+            handle: Task[Any, Any] = Task(self, f, options)
+            self.tasks[options.name] = handle
+            return handle
+
+        return register(fn) if fn is not None else register
+
+    def _task_options(self, f: Callable[..., Any], settings: dict[str, Any]) -> TaskOptions:
+        name = settings.pop("name", None) or f"{f.__module__}.{f.__qualname__}"
+        queue = settings.pop("queue", None) or self.default_queue
+        if settings.get("backoff") is None:
+            settings.pop("backoff", None)
+        for key in ("timeout_s", "lease_s"):
+            connection.require_positive(key, settings.get(key))
+        if settings.get("retries", 0) < 0:
+            raise ConfigurationError("retries must be >= 0")
+        if settings.get("max_attempts") is not None and settings["max_attempts"] < 1:
+            raise ConfigurationError("max_attempts must be >= 1")
+        return TaskOptions(name=name, queue=queue, **settings)
+
+    def get_task(self, name: str) -> Task[Any, Any]:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tasks)) or "none"
+            raise UnknownTask(f"no task named {name!r} is registered (known: {known})") from None
+
+    # ----------------------------------------------------------------- connections
+    @property
+    def redis(self) -> Redis:
+        """The client for short commands (created on first use)."""
+        if self._redis is None:
+            self._redis = connection.make_client(self.url, self.connection_settings)
+        return self._redis
+
+    @property
+    def blocking_redis(self) -> Redis:
+        """A separate pool for blocking reads."""
+        if self._blocking is None:
+            self._blocking = connection.make_client(
+                self.url, self.connection_settings, blocking=True
+            )
+        return self._blocking
+
+    @property
+    def scripts(self) -> Scripts:
+        if self._scripts is None:
+            self._scripts = Scripts(self.redis)
+        return self._scripts
+
+    @property
+    def results(self) -> Results:
+        if self._results is None:
+            self._results = Results(self.redis, self.keys)
+        return self._results
+
+    async def connect(self) -> None:
+        """Check that Redis answers; raises :class:`ConnectionFailed` with the reason."""
+        await connection.ping(self.redis, self.url)
+
+    async def close(self) -> None:
+        if self._results is not None:
+            await self._results.close()
+            self._results = None
+        for client in (self._redis, self._blocking):
+            if client is not None:
+                await client.aclose()
+        self._redis = self._blocking = None
+        self._scripts = None
+        self._producers.clear()
+
+    async def __aenter__(self) -> RqStream:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def backend(self, queue: str, consumer: str = "producer") -> Backend:
+        """The backend object of a queue (the worker makes its own, with its consumer name)."""
+        config = self.queue_config(queue)
+        if config.backend == "lists":
+            from .backends.lists import ListsBackend
+
+            return ListsBackend(self.redis, self.blocking_redis, self.scripts, self.keys, consumer)
+        return StreamsBackend(self.redis, self.blocking_redis, self.scripts, self.keys, consumer)
+
+    def _producer(self, queue: str) -> Backend:
+        backend = self._producers.get(queue)
+        if backend is None:
+            backend = self._producers[queue] = self.backend(queue)
+        return backend
+
+    # ----------------------------------------------------------------- enqueue
+    async def enqueue_many(self, calls: Iterable[Call[Any]]) -> list[Job[Any]]:
+        """Enqueue many jobs in one round trip per queue (queues in parallel).
+
+        ``await app.enqueue_many([add.call(1, 2), add.options(delay_s=5).call(3, 4)])``
+        A job whose id already exists is not enqueued again: its handle is returned instead.
+        """
+        now_ms = int(time.time() * 1000)
+        by_queue: dict[str, list[NewJob]] = {}
+        jobs: list[Job[Any]] = []
+        for c in calls:
+            job, new = self._prepare(c, now_ms)
+            by_queue.setdefault(job.queue, []).append(new)
+            jobs.append(job)
+        if not jobs:
+            return jobs
+        try:
+            await self._register_queues(by_queue)
+            if len(by_queue) == 1:
+                ((queue, items),) = by_queue.items()
+                await self._enqueue_queue(queue, items)
+            else:
+                await asyncio.gather(*(self._enqueue_queue(q, i) for q, i in by_queue.items()))
+        except (rex.RedisError, OSError) as exc:
+            raise connection.translate(exc, self.url) from exc
+        return jobs
+
+    def _prepare(self, c: Call[Any], now_ms: int) -> tuple[Job[Any], NewJob]:
+        task, o = c.task, c.options
+        if task.app is not self:
+            raise EnqueueError(f"task {task.name!r} belongs to another RqStream application")
+        task.check_arguments(c.args, c.kwargs)
+        queue = o.queue or task.settings.queue
+        job_id = o.job_id or uuid.uuid4().hex
+        payload = encode_envelope(
+            Envelope(job_id, task.name, c.args, c.kwargs, now_ms, o.result_ttl_s),
+            self.max_payload_bytes,
+        )
+        delay_ms = int(o.delay_s * 1000) if o.delay_s else 0
+        at_ms = int(o.at.timestamp() * 1000) if o.at is not None else 0
+        return Job(self, job_id, queue), NewJob(job_id, task.name, payload, delay_ms, at_ms)
+
+    async def _enqueue_queue(self, queue: str, items: Sequence[NewJob]) -> None:
+        backend = self._producer(queue)
+        for start in range(0, len(items), _ENQUEUE_CHUNK):
+            await backend.enqueue(queue, items[start : start + _ENQUEUE_CHUNK])
+
+    async def _register_queues(self, queues: Iterable[str]) -> None:
+        new = [q for q in queues if q not in self._known_queues]
+        if new:
+            await self.redis.sadd(self.keys.queues, *new)
+            for q in new:
+                await self._producer(q).prepare(q)
+            self._known_queues.update(new)
+
+    async def enqueue_by_name(
+        self, name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
+    ) -> Job[Any]:
+        """Enqueue a task by its registered name (for the CLI and untyped callers)."""
+        task = self.get_task(name)
+        (job,) = await self.enqueue_many([Call(task, tuple(args), dict(kwargs or {}))])
+        return job
+
+    # ----------------------------------------------------------------- look-ups
+    def job(self, job_id: str, queue: str | None = None) -> Job[Any]:
+        """A handle on an existing job (results, status) by its id."""
+        return Job(self, job_id, queue or self.default_queue)
+
+    async def known_queues(self) -> list[str]:
+        names = await self.redis.smembers(self.keys.queues)
+        return sorted(n.decode() for n in names)
+
+    def run(self, coro: Callable[[], Awaitable[T]]) -> T:
+        """Convenience for scripts: connect, run ``coro()``, close."""
+
+        async def main() -> T:
+            async with self:
+                return await coro()
+
+        return asyncio.run(main())

@@ -1,0 +1,115 @@
+"""The one seam between the runtime and Redis data structures.
+
+The worker sees :class:`Delivery` objects (a job's payload, its attempt, an opaque token) and
+tells the backend what became of each: completed, retried, dead-lettered or handed back. It never
+sees stream ids or list names. Streams and lists are two implementations of :class:`Backend`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..codec import Envelope
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One job handed to this worker. ``token`` identifies the delivery for its backend."""
+
+    queue: str
+    token: str
+    raw: bytes
+    envelope: Envelope | None = None
+    attempt: int = 0
+    job_id: str = ""
+    max_attempts: int = 1
+    result_ttl_s: int = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    job_id: str
+    task: str
+    payload: bytes
+    delay_ms: int = 0
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    delivery: Delivery
+    result: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a job failed, as stored in its record and its dead letter."""
+
+    exc_type: str
+    message: str
+    traceback: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"type": self.exc_type, "message": self.message, "traceback": self.traceback}
+
+
+@dataclass(slots=True)
+class QueueCounts:
+    backlog: int = 0
+    in_flight: int = 0
+    delayed: int = 0
+    dead: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """What a queue's storage must offer. Every method is safe to call from many workers."""
+
+    kind: str
+
+    async def prepare(self, queue: str) -> None:
+        """Create whatever the queue needs (idempotent)."""
+
+    async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool]:
+        """Add jobs in one round trip; False for a job id that already exists."""
+
+    async def fetch(self, queue: str, count: int, block_ms: int) -> list[Delivery]:
+        """Take up to ``count`` new jobs, waiting at most ``block_ms``."""
+
+    async def reclaim(self, queue: str, lease_ms: int, count: int) -> list[Delivery]:
+        """Take over jobs whose owner has been silent longer than the lease."""
+
+    async def start(self, queue: str, deliveries: Sequence[Delivery]) -> list[int]:
+        """Count an attempt for each delivery: >0 run it, 0 already done, -1 dead-lettered."""
+
+    async def complete(self, queue: str, completions: Sequence[Completion]) -> int:
+        """Finish jobs and store their results; returns how many this worker still owned."""
+
+    async def retry(self, delivery: Delivery, delay_ms: int, failure: Failure) -> bool:
+        """Finish this attempt and schedule another."""
+
+    async def dead_letter(self, delivery: Delivery, failure: Failure, worker: str) -> bool:
+        """Finish the job for good into the dead-letter stream."""
+
+    async def hand_back(self, queue: str, deliveries: Sequence[Delivery]) -> int:
+        """Return unfinished jobs to the queue at once, without counting the attempt."""
+
+    async def renew(self, queue: str, deliveries: Sequence[Delivery]) -> set[str]:
+        """Extend the lease of running jobs; returns tokens this worker no longer owns."""
+
+    async def move_due(self, queue: str, limit: int) -> int:
+        """Move due delayed jobs to the queue; returns ms until the next one (-1: none)."""
+
+    async def replay(self, queue: str, dead_ids: Sequence[str]) -> int:
+        """Put dead letters back on the queue."""
+
+    async def counts(self, queue: str) -> QueueCounts:
+        """Backlog, in flight, delayed and dead for ``info`` and burst mode."""
+
+    async def heartbeat(self, queues: Sequence[str], ttl_ms: int) -> None:
+        """Tell the backend this worker is alive (lists use it for ownership)."""
+
+    async def leave(self, queues: Sequence[str]) -> None:
+        """This worker stops: drop what marks it as an owner once it holds nothing."""

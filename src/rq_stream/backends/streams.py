@@ -1,0 +1,222 @@
+"""Redis Streams backend: one stream and one consumer group per queue (the default)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from redis import exceptions as rex
+from redis.asyncio import Redis
+
+from .. import codec
+from ..keys import GROUP, AppKeys, QueueKeys
+from ..scripts import Scripts
+from .base import Completion, Delivery, Failure, NewJob, QueueCounts
+
+log = structlog.get_logger("rq_stream.streams")
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class StreamsBackend:
+    kind = "streams"
+
+    def __init__(
+        self, client: Redis, blocking: Redis, scripts: Scripts, keys: AppKeys, consumer: str
+    ) -> None:
+        self._r = client
+        self._blocking = blocking
+        self._scripts = scripts
+        self._keys = keys
+        self.consumer = consumer
+        self._prepared: set[str] = set()
+
+    def _q(self, queue: str) -> QueueKeys:
+        return self._keys.queue(queue)
+
+    async def prepare(self, queue: str) -> None:
+        k = self._q(queue)
+        try:
+            await self._r.xgroup_create(k.stream, GROUP, id="0", mkstream=True)
+        except rex.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._prepared.add(queue)
+
+    async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool]:
+        k = self._q(queue)
+        args: list[Any] = []
+        for j in jobs:
+            args += (j.job_id, j.task, j.payload, j.delay_ms, j.at_ms)
+        reply = await self._scripts.run("enqueue", (k.stream, k.delayed, k.job_prefix), args)
+        return [bool(x) for x in reply]
+
+    async def fetch(self, queue: str, count: int, block_ms: int) -> list[Delivery]:
+        k = self._q(queue)
+        try:
+            reply = await self._blocking.xreadgroup(
+                GROUP, self.consumer, {k.stream: ">"}, count=count, block=block_ms
+            )
+        except rex.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            log.warning("consumer group missing (stream deleted?); recreating it", queue=queue)
+            await self.prepare(queue)
+            return []
+        if not reply:
+            return []
+        return [self._delivery(queue, eid, fields) for eid, fields in reply[0][1]]
+
+    def _delivery(self, queue: str, eid: bytes | str, fields: dict[Any, Any] | None) -> Delivery:
+        raw = (fields or {}).get(b"d", b"")
+        return Delivery(queue=queue, token=_s(eid), raw=raw)
+
+    async def reclaim(self, queue: str, lease_ms: int, count: int) -> list[Delivery]:
+        """XAUTOCLAIM over the whole PEL (following the cursor), for Redis 6.2 and 7.x replies."""
+        k = self._q(queue)
+        out: list[Delivery] = []
+        cursor: bytes | str = "0-0"
+        while len(out) < count:
+            reply = await self._r.xautoclaim(
+                k.stream, GROUP, self.consumer, lease_ms, cursor, count=count - len(out)
+            )
+            cursor, entries = reply[0], reply[1]
+            deleted = reply[2] if len(reply) > 2 else []
+            for eid, fields in entries:
+                if eid is None:  # Redis 6.2: entry deleted while pending
+                    continue
+                out.append(self._delivery(queue, eid, fields))
+            if deleted:
+                log.error(
+                    "pending entries were deleted from the stream before they were acked; "
+                    "those jobs are lost (was the stream trimmed or XDELed by hand?)",
+                    queue=queue,
+                    entry_ids=[_s(d) for d in deleted],
+                )
+            if _s(cursor) == "0-0":
+                break
+        return out
+
+    async def start(self, queue: str, deliveries: Sequence[Delivery]) -> list[int]:
+        k = self._q(queue)
+        args: list[Any] = [GROUP, self.consumer, k.done_channel(""), queue]
+        for d in deliveries:
+            args += (d.token, d.job_id, d.max_attempts, d.result_ttl_s)
+        reply = await self._scripts.run(
+            "stream_start", (k.stream, k.dead, k.job_prefix, k.stats), args
+        )
+        return [int(x) for x in reply]
+
+    async def complete(self, queue: str, completions: Sequence[Completion]) -> int:
+        k = self._q(queue)
+        args: list[Any] = [GROUP, k.done_channel("")]
+        for c in completions:
+            d = c.delivery
+            args += (d.token, d.job_id, d.attempt, d.result_ttl_s, c.result)
+        return int(
+            await self._scripts.run("stream_complete", (k.stream, k.job_prefix, k.stats), args)
+        )
+
+    async def retry(self, delivery: Delivery, delay_ms: int, failure: Failure) -> bool:
+        k = self._q(delivery.queue)
+        d = delivery
+        args = [GROUP, d.token, d.job_id, d.attempt, delay_ms, d.raw, codec.dumps(failure.as_dict())]
+        reply = await self._scripts.run(
+            "stream_retry", (k.stream, k.delayed, k.job_prefix, k.stats), args
+        )
+        return bool(reply)
+
+    async def dead_letter(self, delivery: Delivery, failure: Failure, worker: str) -> bool:
+        k = self._q(delivery.queue)
+        d = delivery
+        args = [
+            GROUP,
+            k.done_channel(""),
+            d.queue,
+            d.token,
+            d.job_id,
+            d.attempt if d.attempt > 0 else "",
+            d.raw,
+            failure.exc_type,
+            failure.message,
+            failure.traceback,
+            worker,
+            d.result_ttl_s,
+        ]
+        reply = await self._scripts.run(
+            "stream_dead_letter", (k.stream, k.dead, k.job_prefix, k.stats), args
+        )
+        return bool(reply)
+
+    async def hand_back(self, queue: str, deliveries: Sequence[Delivery]) -> int:
+        if not deliveries:
+            return 0
+        k = self._q(queue)
+        args: list[Any] = [GROUP]
+        for d in deliveries:
+            args += (d.token, d.job_id, d.attempt, d.raw)
+        return int(await self._scripts.run("stream_hand_back", (k.stream, k.job_prefix), args))
+
+    async def renew(self, queue: str, deliveries: Sequence[Delivery]) -> set[str]:
+        if not deliveries:
+            return set()
+        k = self._q(queue)
+        args = [GROUP, self.consumer, *(d.token for d in deliveries)]
+        lost = await self._scripts.run("stream_renew", (k.stream,), args)
+        return {_s(x) for x in lost}
+
+    async def move_due(self, queue: str, limit: int) -> int:
+        k = self._q(queue)
+        _moved, wait_ms = await self._scripts.run(
+            "stream_move_due", (k.delayed, k.stream, k.job_prefix), [limit]
+        )
+        return int(wait_ms)
+
+    async def replay(self, queue: str, dead_ids: Sequence[str]) -> int:
+        if not dead_ids:
+            return 0
+        k = self._q(queue)
+        return int(
+            await self._scripts.run("stream_replay", (k.dead, k.stream, k.job_prefix), dead_ids)
+        )
+
+    async def counts(self, queue: str) -> QueueCounts:
+        k = self._q(queue)
+        async with self._r.pipeline(transaction=False) as p:
+            p.xlen(k.stream)
+            p.xpending(k.stream, GROUP)
+            p.zcard(k.delayed)
+            p.xlen(k.dead)
+            try:
+                length, pending, delayed, dead = await p.execute()
+            except rex.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                return QueueCounts()
+        in_flight = int(pending["pending"]) if pending else 0
+        # XDEL after XACK keeps the stream as long as backlog + in flight.
+        return QueueCounts(
+            backlog=max(0, int(length) - in_flight),
+            in_flight=in_flight,
+            delayed=int(delayed),
+            dead=int(dead),
+        )
+
+    async def heartbeat(self, queues: Sequence[str], ttl_ms: int) -> None:
+        return None
+
+    async def leave(self, queues: Sequence[str]) -> None:
+        """Delete this consumer from each group, but only when it holds no pending entries."""
+        for queue in queues:
+            k = self._q(queue)
+            try:
+                pending = await self._r.xpending_range(
+                    k.stream, GROUP, "-", "+", 1, consumername=self.consumer
+                )
+                if not pending:
+                    await self._r.xgroup_delconsumer(k.stream, GROUP, self.consumer)
+            except rex.ResponseError:
+                continue

@@ -1,0 +1,220 @@
+"""The job envelope and value encoding (msgpack with extension types).
+
+What survives the trip unchanged: None, bool, int (any size), float, str, bytes, list, dict (any
+hashable msgpack key), aware and naive ``datetime``, ``date``, ``time``, ``timedelta``, ``UUID``,
+``Decimal``, ``set`` and ``frozenset``.
+
+What changes on the way: a ``tuple`` comes back as a ``list``; a ``bytearray`` or ``memoryview``
+comes back as ``bytes``; a dict subclass comes back as a plain ``dict``. Anything else (objects,
+dataclasses, enums) is refused at enqueue with :class:`~rq_stream.errors.SerializationError`:
+pass plain data and rebuild objects inside the task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from .errors import EnvelopeError, PayloadTooLarge, SerializationError
+
+ENVELOPE_VERSION = 1
+DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+
+_EXT_DATETIME = 1
+_EXT_DATE = 2
+_EXT_TIME = 3
+_EXT_TIMEDELTA = 4
+_EXT_UUID = 5
+_EXT_DECIMAL = 6
+_EXT_SET = 7
+_EXT_FROZENSET = 8
+_EXT_BIGINT = 9
+
+
+def _default(obj: object) -> msgpack.ExtType:
+    # datetime must be tested before date (it is a subclass).
+    if isinstance(obj, dt.datetime):
+        return msgpack.ExtType(_EXT_DATETIME, obj.isoformat().encode())
+    if isinstance(obj, dt.date):
+        return msgpack.ExtType(_EXT_DATE, obj.isoformat().encode())
+    if isinstance(obj, dt.time):
+        return msgpack.ExtType(_EXT_TIME, obj.isoformat().encode())
+    if isinstance(obj, dt.timedelta):
+        return msgpack.ExtType(_EXT_TIMEDELTA, _pack([obj.days, obj.seconds, obj.microseconds]))
+    if isinstance(obj, uuid.UUID):
+        return msgpack.ExtType(_EXT_UUID, obj.bytes)
+    if isinstance(obj, decimal.Decimal):
+        return msgpack.ExtType(_EXT_DECIMAL, str(obj).encode())
+    if isinstance(obj, frozenset):
+        return msgpack.ExtType(_EXT_FROZENSET, _pack(list(obj)))
+    if isinstance(obj, set):
+        return msgpack.ExtType(_EXT_SET, _pack(list(obj)))
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return msgpack.ExtType(_EXT_BIGINT, str(obj).encode())
+    raise TypeError(f"cannot serialize object of type {type(obj).__qualname__}")
+
+
+def _ext_hook(code: int, data: bytes) -> object:
+    if code == _EXT_DATETIME:
+        return dt.datetime.fromisoformat(data.decode())
+    if code == _EXT_DATE:
+        return dt.date.fromisoformat(data.decode())
+    if code == _EXT_TIME:
+        return dt.time.fromisoformat(data.decode())
+    if code == _EXT_TIMEDELTA:
+        days, seconds, micros = _unpack(data)
+        return dt.timedelta(days=days, seconds=seconds, microseconds=micros)
+    if code == _EXT_UUID:
+        return uuid.UUID(bytes=data)
+    if code == _EXT_DECIMAL:
+        return decimal.Decimal(data.decode())
+    if code == _EXT_SET:
+        return set(_unpack(data))
+    if code == _EXT_FROZENSET:
+        return frozenset(_unpack(data))
+    if code == _EXT_BIGINT:
+        return int(data.decode())
+    return msgpack.ExtType(code, data)
+
+
+_packer_options: dict[str, Any] = {"default": _default, "use_bin_type": True, "datetime": False}
+_unpacker_options: dict[str, Any] = {
+    "ext_hook": _ext_hook,
+    "raw": False,
+    "strict_map_key": False,
+    "use_list": True,
+    "timestamp": 0,
+}
+
+
+def _pack(value: object) -> bytes:
+    return msgpack.packb(value, **_packer_options)  # type: ignore[no-any-return]
+
+
+def _unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, **_unpacker_options)
+
+
+def dumps(value: object) -> bytes:
+    """Encode one value; raises :class:`SerializationError` with the offending type."""
+    try:
+        return _pack(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise SerializationError(f"cannot encode value with msgpack: {exc}") from None
+
+
+def loads(data: bytes) -> Any:
+    """Decode one value encoded by :func:`dumps`."""
+    return _unpack(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What travels through Redis for one job. Immutable: attempts live in Redis, not here."""
+
+    job_id: str
+    task: str
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    enqueued_ms: int = 0
+    result_ttl_s: int | None = None
+
+
+def encode_envelope(env: Envelope, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> bytes:
+    """Encode a job; enforce the payload size limit with a message naming the task."""
+    try:
+        data = _pack(
+            [
+                ENVELOPE_VERSION,
+                env.job_id,
+                env.task,
+                list(env.args),
+                dict(env.kwargs),
+                env.enqueued_ms,
+                env.result_ttl_s,
+            ]
+        )
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise SerializationError(
+            f"arguments of task {env.task!r} cannot be encoded: {exc}; pass plain data "
+            "(str, int, float, bool, None, bytes, list, dict, datetime, UUID, Decimal, set)"
+        ) from None
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(
+            f"job for task {env.task!r} encodes to {_human(len(data))}, above the limit of "
+            f"{_human(max_bytes)} (RqStream(max_payload_bytes=...)); store large data "
+            "elsewhere and pass a reference"
+        )
+    return data
+
+
+def decode_envelope(data: bytes, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES * 16) -> Envelope:
+    """Decode a payload read from Redis; any problem is an :class:`EnvelopeError`."""
+    if len(data) > max_bytes:
+        raise EnvelopeError(f"payload of {_human(len(data))} is above the decode limit")
+    try:
+        fields = msgpack.unpackb(data, **_unpacker_options)
+    except Exception as exc:
+        raise EnvelopeError(
+            f"payload is not valid msgpack ({type(exc).__name__}: {exc}); first bytes: "
+            f"{data[:32]!r}"
+        ) from None
+    if not isinstance(fields, list) or not fields:
+        raise EnvelopeError(f"payload is not an rq_stream envelope (got {type(fields).__name__})")
+    version = fields[0]
+    if version != ENVELOPE_VERSION:
+        raise EnvelopeError(
+            f"envelope version {version!r} is not supported (this worker reads version "
+            f"{ENVELOPE_VERSION}); was it written by a newer rq_stream?"
+        )
+    try:
+        _, job_id, task, args, kwargs, enqueued_ms, result_ttl_s = fields
+    except ValueError:
+        raise EnvelopeError(f"envelope has {len(fields)} fields, expected 7") from None
+    if not (
+        isinstance(job_id, str)
+        and isinstance(task, str)
+        and isinstance(args, list)
+        and isinstance(kwargs, dict)
+        and isinstance(enqueued_ms, int)
+        and all(isinstance(k, str) for k in kwargs)
+    ):
+        raise EnvelopeError("envelope fields have the wrong types")
+    return Envelope(job_id, task, args, kwargs, enqueued_ms, result_ttl_s)
+
+
+def _human(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MiB"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n} bytes"
+
+
+def peek_job_id(data: bytes) -> str | None:
+    """Best-effort job id of a payload that may not decode fully (for dead-lettering)."""
+    try:
+        fields = msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=lambda c, d: None)
+    except Exception:
+        return None
+    if isinstance(fields, list) and len(fields) > 1 and isinstance(fields[1], str):
+        return fields[1]
+    return None
+
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "ENVELOPE_VERSION",
+    "Envelope",
+    "decode_envelope",
+    "dumps",
+    "encode_envelope",
+    "loads",
+    "peek_job_id",
+]

@@ -1,0 +1,146 @@
+"""Redis clients with explicit timeouts, retries and pool sizes (redis-py's defaults move).
+
+Two pools per application: one for short commands (enqueue, scripts, acks) and one for blocking
+reads, so a worker's ``XREADGROUP BLOCK`` never holds up an enqueue or an ack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import structlog
+from redis import exceptions as rex
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+
+from .errors import ConfigurationError, ConnectionFailed, RedisOutOfMemory
+
+log = structlog.get_logger("rq_stream.connection")
+
+_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    socket_timeout_s: float = 10.0
+    connect_timeout_s: float = 5.0
+    retries: int = 3
+    max_connections: int = 64
+    block_ms: int = 2000
+    """Longest a blocking read waits server-side; the blocking pool's socket timeout is above it."""
+
+
+def validate_url(url: str) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in _SCHEMES:
+        raise ConnectionFailed(
+            f"invalid Redis URL {url!r}: it must start with redis://, rediss:// or unix:// "
+            "(for example redis://127.0.0.1:6379/0)"
+        )
+    if parsed.scheme != "unix" and not parsed.hostname:
+        raise ConnectionFailed(f"invalid Redis URL {url!r}: no host name")
+    try:
+        _ = parsed.port
+    except ValueError:
+        raise ConnectionFailed(f"invalid Redis URL {url!r}: the port is not a number") from None
+
+
+def _pool(url: str, settings: ConnectionSettings, *, blocking: bool) -> ConnectionPool:
+    socket_timeout = settings.socket_timeout_s
+    if blocking:
+        socket_timeout = max(socket_timeout, settings.block_ms / 1000 + 5.0)
+    kwargs: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": settings.connect_timeout_s,
+        "socket_keepalive": True,
+        "max_connections": settings.max_connections,
+        "protocol": 2,
+        "health_check_interval": 30,
+    }
+    try:
+        return ConnectionPool.from_url(url, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ConnectionFailed(f"invalid Redis URL {url!r}: {exc}") from None
+
+
+def make_client(url: str, settings: ConnectionSettings, *, blocking: bool = False) -> Redis:
+    validate_url(url)
+    retry = Retry(
+        ExponentialWithJitterBackoff(cap=1.0, base=0.05),
+        settings.retries,
+        supported_errors=(rex.ConnectionError, rex.TimeoutError),
+    )
+    return Redis(connection_pool=_pool(url, settings, blocking=blocking), retry=retry)
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+async def ping(client: Redis, url: str) -> None:
+    try:
+        await client.ping()
+    except rex.AuthenticationError as exc:
+        raise ConnectionFailed(f"Redis at {describe(url)} refused the credentials: {exc}") from None
+    except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
+        raise ConnectionFailed(
+            f"cannot connect to Redis at {describe(url)}: {exc}. Is redis-server running, and "
+            "is the URL right?"
+        ) from None
+    except rex.ResponseError as exc:
+        raise ConnectionFailed(f"Redis at {describe(url)} answered PING with: {exc}") from None
+
+
+async def maxmemory_policy(client: Redis) -> str | None:
+    """The server's eviction policy (CONFIG GET, falling back to INFO when CONFIG is renamed)."""
+    try:
+        reply = await client.config_get("maxmemory-policy")
+        value = reply.get(b"maxmemory-policy") or reply.get("maxmemory-policy")
+        if value is not None:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    except rex.ResponseError:
+        pass
+    try:
+        info = await client.info("memory")
+    except rex.ResponseError:
+        return None
+    value = info.get("maxmemory_policy")
+    return None if value is None else str(value)
+
+
+async def warn_unless_noeviction(client: Redis) -> str | None:
+    policy = await maxmemory_policy(client)
+    if policy is not None and policy != "noeviction":
+        log.warning(
+            "redis maxmemory-policy is not noeviction: Redis may EVICT queued jobs, leases and "
+            "locks under memory pressure. Set `maxmemory-policy noeviction` on this server.",
+            maxmemory_policy=policy,
+        )
+    return policy
+
+
+def translate(exc: BaseException, url: str) -> BaseException:
+    """Turn a redis-py error met while enqueueing into one a user understands."""
+    text = str(exc)
+    if isinstance(exc, rex.ResponseError) and text.startswith("OOM"):
+        return RedisOutOfMemory(
+            f"Redis at {describe(url)} is out of memory (maxmemory reached) and refused the "
+            f"write; the job was NOT enqueued: {text}"
+        )
+    if isinstance(exc, (rex.ConnectionError, rex.TimeoutError, OSError)):
+        return ConnectionFailed(f"lost connection to Redis at {describe(url)}: {exc}")
+    if isinstance(exc, rex.ReadOnlyError):
+        return ConnectionFailed(f"Redis at {describe(url)} is a read-only replica: {exc}")
+    return exc
+
+
+def require_positive(name: str, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {value!r}")

@@ -1,0 +1,73 @@
+"""Every error rq_stream raises derives from :class:`RqStreamError`."""
+
+from __future__ import annotations
+
+
+class RqStreamError(Exception):
+    """Root of all rq_stream errors."""
+
+
+class ConfigurationError(RqStreamError):
+    """The application or worker was configured in a way that cannot work."""
+
+
+class ConnectionFailed(RqStreamError):
+    """Redis could not be reached, or the URL is not a Redis URL."""
+
+
+class RedisOutOfMemory(RqStreamError):
+    """Redis refused a write because it reached ``maxmemory`` (``noeviction``).
+
+    The job was *not* enqueued: nothing is dropped silently.
+    """
+
+
+class EnqueueError(RqStreamError):
+    """A job could not be enqueued (bad arguments, payload too large, ...)."""
+
+
+class PayloadTooLarge(EnqueueError):
+    """The encoded job is larger than ``max_payload_bytes``."""
+
+
+class SerializationError(EnqueueError):
+    """A value cannot be encoded with msgpack (even with rq_stream's extension types)."""
+
+
+class EnvelopeError(RqStreamError):
+    """A payload read from Redis is not a valid rq_stream job envelope."""
+
+
+class UnknownTask(RqStreamError):
+    """No task with that name is registered on this application."""
+
+
+class JobNotFound(RqStreamError):
+    """No job with that id exists (never enqueued, or its result has expired)."""
+
+
+class ResultTimeout(RqStreamError, TimeoutError):
+    """``Job.result(timeout_s=...)`` gave up waiting."""
+
+
+class TaskFailed(RqStreamError):
+    """The task raised (on its last attempt); carries the remote error."""
+
+    def __init__(self, job_id: str, exc_type: str, message: str, traceback: str) -> None:
+        super().__init__(f"job {job_id} failed: {exc_type}: {message}")
+        self.job_id = job_id
+        self.exc_type = exc_type
+        self.message = message
+        self.traceback = traceback
+
+
+class LockLost(RqStreamError):
+    """A distributed lock expired or was taken by someone else while it was held."""
+
+
+class Retry(Exception):  # noqa: N818 - raised by user code to ask for a retry, reads as a verb
+    """Raise from a task to run it again after ``delay_s`` (counts as an attempt)."""
+
+    def __init__(self, delay_s: float | None = None, reason: str = "") -> None:
+        super().__init__(reason or f"retry requested (delay_s={delay_s})")
+        self.delay_s = delay_s

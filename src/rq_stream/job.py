@@ -1,0 +1,137 @@
+"""Job handles: status, info and results awaited without polling."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+from . import codec
+from .errors import JobNotFound, ResultTimeout, TaskFailed
+
+if TYPE_CHECKING:
+    from .app import RqStream
+
+R = TypeVar("R")
+
+
+class JobStatus(str, enum.Enum):
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    """Waiting for its delay (``delay_s`` / ``at``) to pass."""
+    RUNNING = "running"
+    RETRYING = "retrying"
+    """Failed an attempt; waiting for its backoff before the next one."""
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    """Failed for good; the job sits in its queue's dead-letter stream."""
+    NOT_FOUND = "not_found"
+    """Never enqueued, or finished longer ago than its result TTL."""
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+def _ms_to_dt(value: bytes | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    job_id: str
+    queue: str
+    status: JobStatus
+    task: str | None = None
+    attempts: int = 0
+    total_attempts: int = 0
+    replays: int = 0
+    worker: str | None = None
+    enqueued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: dict[str, str] | None = None
+    """The last failure (``type``, ``message``, ``traceback``), also while retrying."""
+
+    @classmethod
+    def from_hash(cls, job_id: str, queue: str, h: dict[bytes, bytes]) -> JobInfo:
+        if not h:
+            return cls(job_id, queue, JobStatus.NOT_FOUND)
+        err = h.get(b"err")
+        return cls(
+            job_id=job_id,
+            queue=queue,
+            status=JobStatus(h.get(b"s", b"queued").decode()),
+            task=h[b"n"].decode() if b"n" in h else None,
+            attempts=int(h.get(b"a", 0)),
+            total_attempts=int(h.get(b"ta", 0)),
+            replays=int(h.get(b"rp", 0)),
+            worker=h[b"w"].decode() if b"w" in h else None,
+            enqueued_at=_ms_to_dt(h.get(b"t")),
+            started_at=_ms_to_dt(h.get(b"st")),
+            finished_at=_ms_to_dt(h.get(b"ft")),
+            error=cast("dict[str, str]", codec.loads(err)) if err else None,
+        )
+
+
+def outcome(job_id: str, status: bytes, payload: bytes) -> Any:
+    """Turn a stored or published outcome into a value, or raise the task's failure."""
+    if status == b"S":
+        return codec.loads(payload)
+    err = codec.loads(payload) if payload else {}
+    raise TaskFailed(
+        job_id,
+        str(err.get("type", "Error")),
+        str(err.get("message", "")),
+        str(err.get("traceback", "")),
+    )
+
+
+class Job(Generic[R]):
+    """A handle on one enqueued job. Cheap to create; holds no connection."""
+
+    __slots__ = ("_app", "id", "queue")
+
+    def __init__(self, app: RqStream, job_id: str, queue: str) -> None:
+        self._app = app
+        self.id = job_id
+        self.queue = queue
+
+    def __repr__(self) -> str:
+        return f"Job(id={self.id!r}, queue={self.queue!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and (other.id, other.queue) == (self.id, self.queue)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.queue))
+
+    async def info(self) -> JobInfo:
+        h = await self._app.redis.hgetall(self._app.keys.queue(self.queue).job(self.id))
+        return JobInfo.from_hash(self.id, self.queue, h)
+
+    async def status(self) -> JobStatus:
+        raw = await self._app.redis.hget(self._app.keys.queue(self.queue).job(self.id), "s")
+        return JobStatus.NOT_FOUND if raw is None else JobStatus(raw.decode())
+
+    async def result(self, timeout_s: float | None = None) -> R:
+        """Wait for the job to finish and return its value.
+
+        Raises :class:`TaskFailed` if the task failed for good, :class:`ResultTimeout` (a
+        ``TimeoutError``) after ``timeout_s``, :class:`JobNotFound` for an unknown job.
+        Waits on a pub/sub notification, not by polling.
+        """
+        status, payload = await self._app.results.wait(self, timeout_s)
+        if status == b"":
+            raise ResultTimeout(
+                f"job {self.id} (queue {self.queue!r}) did not finish within {timeout_s} s"
+            )
+        if status == b"N":
+            raise JobNotFound(
+                f"no job {self.id!r} in queue {self.queue!r}: never enqueued there, or its "
+                "result expired (result_ttl_s)"
+            )
+        return cast(R, outcome(self.id, status, payload))

@@ -1,0 +1,39 @@
+-- Shared by the scripts that end a job for good.
+-- count(stats, field, n): bump a queue counter and its per-minute bucket (kept for 10 minutes).
+local function count(stats, field, n, now)
+  if n <= 0 then return end
+  local minute = math.floor(now / 60000)
+  redis.call('HINCRBY', stats, field, n)
+  redis.call('HINCRBY', stats, field .. ':' .. minute, n)
+  redis.call('HDEL', stats, field .. ':' .. (minute - 10))
+end
+
+-- expire_or_delete(job_key, ttl_s): keep a finished job's record for ttl_s seconds (0 = drop it).
+local function expire_or_delete(jk, ttl)
+  if ttl > 0 then
+    redis.call('EXPIRE', jk, ttl)
+  else
+    redis.call('DEL', jk)
+  end
+end
+
+-- bury(...): write one dead letter and mark the job failed; the caller has already XACKed.
+-- The job's result waiters are told through the job's channel ('F' + error payload).
+local function bury(dead, jk, chan, job_id, env, etype, emsg, tb, worker, now, ttl, queue_field)
+  local attempts = 0
+  local first = now
+  if job_id ~= '' then
+    attempts = tonumber(redis.call('HGET', jk, 'ta') or '0')
+    first = tonumber(redis.call('HGET', jk, 'fs') or redis.call('HGET', jk, 't') or now)
+  end
+  redis.call('XADD', dead, '*', 'd', env, 'job', job_id, 'etype', etype, 'emsg', emsg,
+    'tb', tb, 'attempts', attempts, 'first_ms', first, 'last_ms', now, 'worker', worker,
+    'queue', queue_field)
+  if job_id ~= '' then
+    local err = cmsgpack.pack({type = etype, message = emsg, traceback = tb})
+    redis.call('HSET', jk, 's', 'failed', 'err', err, 'ft', now)
+    redis.call('HDEL', jk, 'e')
+    expire_or_delete(jk, ttl)
+    redis.call('PUBLISH', chan .. job_id, 'F' .. err)
+  end
+end

@@ -1,0 +1,26 @@
+-- stream_complete: ack finished jobs and store their results, in one batch.
+-- KEYS[1] stream   (stream) the queue's backlog
+-- KEYS[2] job key prefix    (hash per job)
+-- KEYS[3] stats    (hash)   queue counters
+-- ARGV[1] group, ARGV[2] channel prefix
+-- ARGV[3..] groups of 5: entry_id, job_id, attempt, result_ttl_s, result payload
+-- Each job is finished only if this attempt still owns it (the job's attempt counter is
+-- unchanged) and XACK returns 1, so a re-sent script or a reclaimed job acts once.
+-- Returns the number of jobs finished.
+-- @include now
+-- @include finish
+local now = now_ms()
+local done = 0
+for i = 3, #ARGV, 5 do
+  local eid, id, attempt, ttl, res = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
+  local jk = KEYS[2] .. id
+  if redis.call('HGET', jk, 'a') == attempt and redis.call('XACK', KEYS[1], ARGV[1], eid) == 1 then
+    redis.call('XDEL', KEYS[1], eid)
+    redis.call('HSET', jk, 's', 'succeeded', 'r', res, 'ft', now)
+    expire_or_delete(jk, ttl)
+    redis.call('PUBLISH', ARGV[2] .. id, 'S' .. res)
+    done = done + 1
+  end
+end
+count(KEYS[3], 'completed', done, now)
+return done

@@ -1,0 +1,21 @@
+-- stream_dead_letter: ack an entry and move it to the dead-letter stream with its error.
+-- KEYS[1] stream   (stream) the queue's backlog
+-- KEYS[2] dead     (stream) dead letters
+-- KEYS[3] job key prefix    (hash per job)
+-- KEYS[4] stats    (hash)   queue counters
+-- ARGV[1] group, ARGV[2] channel prefix, ARGV[3] queue name, ARGV[4] entry_id,
+-- ARGV[5] job_id ('' when the payload has none), ARGV[6] attempt ('' = never started: skip the
+-- ownership check), ARGV[7] envelope (raw bytes as read), ARGV[8] exception type,
+-- ARGV[9] message, ARGV[10] traceback, ARGV[11] worker, ARGV[12] result_ttl_s
+-- Returns 1 if dead-lettered, 0 if this attempt no longer owned the entry.
+-- @include now
+-- @include finish
+local now = now_ms()
+local jk = KEYS[3] .. ARGV[5]
+if ARGV[6] ~= '' and redis.call('HGET', jk, 'a') ~= ARGV[6] then return 0 end
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[4]) ~= 1 then return 0 end
+redis.call('XDEL', KEYS[1], ARGV[4])
+bury(KEYS[2], jk, ARGV[2], ARGV[5], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], now,
+  tonumber(ARGV[12]), ARGV[3])
+count(KEYS[4], 'dead', 1, now)
+return 1

@@ -1,0 +1,20 @@
+-- stream_hand_back: give unfinished jobs back to the queue at once (graceful shutdown).
+-- The interrupted attempt is not counted: the job did not fail, its worker stopped.
+-- KEYS[1] stream   (stream) the queue's backlog
+-- KEYS[2] job key prefix    (hash per job)
+-- ARGV[1] group, then groups of 4: entry_id, job_id, attempt, envelope
+-- Returns the number of jobs handed back.
+local n = 0
+for i = 2, #ARGV, 4 do
+  local eid, id, attempt, env = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local jk = KEYS[2] .. id
+  if redis.call('HGET', jk, 'a') == attempt and redis.call('XACK', KEYS[1], ARGV[1], eid) == 1 then
+    redis.call('XDEL', KEYS[1], eid)
+    redis.call('XADD', KEYS[1], '*', 'd', env)
+    redis.call('HINCRBY', jk, 'a', -1)
+    redis.call('HINCRBY', jk, 'ta', -1)
+    redis.call('HSET', jk, 's', 'queued')
+    n = n + 1
+  end
+end
+return n

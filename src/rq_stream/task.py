@@ -1,0 +1,110 @@
+"""Typed task handles: ``@app.task`` returns a :class:`Task` whose ``enqueue`` is checked
+against the function's own signature; job options go through ``.options(...)``, never kwargs."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from .errors import EnqueueError
+from .options import JobOptions, TaskOptions
+
+if TYPE_CHECKING:
+    from .app import RqStream
+    from .job import Job
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_NO_OPTIONS = JobOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[R]):
+    """One future job: a task, its arguments and its job options (for ``enqueue_many``)."""
+
+    task: Task[Any, R]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    options: JobOptions = field(default=_NO_OPTIONS)
+
+
+class Task(Generic[P, R]):
+    """A registered task. Call it to run the function here; ``enqueue`` to run it on a worker."""
+
+    def __init__(
+        self,
+        app: RqStream,
+        fn: Callable[P, Awaitable[R]] | Callable[P, R],
+        options: TaskOptions,
+    ) -> None:
+        self.app = app
+        self.fn = fn
+        self.name = options.name
+        self.settings = options
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.signature = inspect.signature(fn)
+
+    def __repr__(self) -> str:
+        return f"Task({self.name!r}, queue={self.settings.queue!r})"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Raise :class:`EnqueueError` if the arguments do not fit the function."""
+        try:
+            self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise EnqueueError(
+                f"arguments do not fit task {self.name!r}{self.signature}: {exc}"
+            ) from None
+
+    def call(self, *args: P.args, **kwargs: P.kwargs) -> Call[R]:
+        """A job description for ``app.enqueue_many([...])``."""
+        return Call(self, args, kwargs)
+
+    async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        """Enqueue one job; returns once Redis has stored it."""
+        (job,) = await self.app.enqueue_many([Call(self, args, kwargs)])
+        return job
+
+    def options(
+        self,
+        *,
+        job_id: str | None = None,
+        delay_s: float | None = None,
+        at: datetime | None = None,
+        queue: str | None = None,
+        result_ttl_s: int | None = None,
+    ) -> BoundTask[P, R]:
+        """Job options for one enqueue: ``add.options(delay_s=5).enqueue(1, 2)``."""
+        if delay_s is not None and at is not None:
+            raise EnqueueError("give either delay_s or at, not both")
+        if delay_s is not None and delay_s < 0:
+            raise EnqueueError(f"delay_s must be >= 0, got {delay_s}")
+        if at is not None and at.tzinfo is None:
+            raise EnqueueError("at must be an aware datetime (with a timezone)")
+        if job_id is not None and (not job_id or len(job_id) > 256):
+            raise EnqueueError("job_id must be a non-empty string of at most 256 characters")
+        return BoundTask(self, JobOptions(job_id, delay_s, at, queue, result_ttl_s))
+
+
+class BoundTask(Generic[P, R]):
+    """A task with job options attached."""
+
+    __slots__ = ("_options", "_task")
+
+    def __init__(self, task: Task[P, R], options: JobOptions) -> None:
+        self._task = task
+        self._options = options
+
+    def call(self, *args: P.args, **kwargs: P.kwargs) -> Call[R]:
+        return Call(self._task, args, kwargs, self._options)
+
+    async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        (job,) = await self._task.app.enqueue_many([Call(self._task, args, kwargs, self._options)])
+        return job

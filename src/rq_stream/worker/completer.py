@@ -1,0 +1,66 @@
+"""Batches completions: everything that finished while the last batch was in flight is acked,
+with its result, in one script call per queue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import anyio
+import structlog
+from anyio.abc import ObjectReceiveStream
+
+from ..backends.base import Backend, Completion
+from .resilience import Outage
+
+log = structlog.get_logger("rq_stream.worker")
+
+MAX_BATCH = 1000
+
+
+class Completer:
+    def __init__(
+        self,
+        backends: dict[str, Backend],
+        release: Callable[[Sequence[Completion]], None],
+    ) -> None:
+        self._backends = backends
+        self._release = release
+        self.lost = 0
+
+    async def run(self, receive: ObjectReceiveStream[Completion]) -> None:
+        """Flush until the stream is closed and drained (graceful stop flushes everything)."""
+        async with receive:
+            while True:
+                try:
+                    batch = [await receive.receive()]
+                except anyio.EndOfStream:
+                    return
+                while len(batch) < MAX_BATCH:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                await self._flush(batch)
+
+    async def _flush(self, batch: list[Completion]) -> None:
+        by_queue: dict[str, list[Completion]] = {}
+        for c in batch:
+            by_queue.setdefault(c.delivery.queue, []).append(c)
+        for queue, items in by_queue.items():
+            outage = Outage("completing jobs", queue=queue)
+            while True:
+                try:
+                    done = await self._backends[queue].complete(queue, items)
+                    break
+                except outage.errors as exc:
+                    await outage.failed(exc)
+            outage.recovered()
+            if done < len(items):
+                self.lost += len(items) - done
+                log.warning(
+                    "some finished jobs were no longer owned by this worker (reclaimed by "
+                    "another after a stall); their results were not written by this worker",
+                    queue=queue,
+                    count=len(items) - done,
+                )
+            self._release(items)

@@ -1,0 +1,170 @@
+"""Running one job: arguments, timeout, thread offload for plain functions, and what becomes of
+the attempt (completion, retry, dead letter, or hand-back when the worker stops)."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from .. import codec
+from ..backends.base import Completion, Delivery
+from ..errors import SerializationError
+from ..task import Task
+from .policy import ArgumentError, ResultNotSerializable, TaskTimeout, decide
+from .resilience import Outage
+
+if TYPE_CHECKING:
+    from .runtime import Worker
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a running task can learn about its job: ``rq_stream.current_job()``."""
+
+    job_id: str
+    task: str
+    queue: str
+    attempt: int
+    worker: str
+
+
+_current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
+    "rq_stream_job", default=None
+)
+
+
+def current_job() -> JobContext | None:
+    """The job being run by this task (None outside a worker)."""
+    return _current.get()
+
+
+class Executor:
+    def __init__(self, worker: Worker) -> None:
+        self.w = worker
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._limiter = anyio.CapacityLimiter(min(worker.concurrency, 200))
+
+    def running_scopes(self) -> list[anyio.CancelScope]:
+        return list(self._scopes.values())
+
+    async def loop(
+        self, jobs: ObjectReceiveStream[Delivery], done: ObjectSendStream[Completion]
+    ) -> None:
+        async with jobs:
+            async for d in jobs:
+                if self.w.stopping:
+                    await self.hand_back(d)
+                else:
+                    await self.run_one(d, done)
+
+    async def run_one(self, d: Delivery, done: ObjectSendStream[Completion]) -> None:
+        assert d.envelope is not None
+        task = self.w.app.tasks[d.envelope.task]
+        failure: Exception | None = None
+        value: Any = None
+        scope = anyio.CancelScope()
+        self._scopes[d.token] = scope
+        token = _current.set(JobContext(d.job_id, task.name, d.queue, d.attempt, self.w.name))
+        try:
+            with scope:
+                try:
+                    value = await self._invoke(task, d)
+                except Exception as exc:
+                    failure = exc
+        except anyio.get_cancelled_exc_class():
+            await self.hand_back(d)  # forced exit: give the job back, then keep cancelling
+            raise
+        finally:
+            _current.reset(token)
+            del self._scopes[d.token]
+        if scope.cancelled_caught:
+            await self.hand_back(d)  # grace period over
+            return
+        if failure is None:
+            try:
+                done.send_nowait(Completion(d, codec.dumps(value)))
+                return
+            except SerializationError as exc:
+                failure = ResultNotSerializable(f"the return value of {task.name!r}: {exc}")
+        await self._failed(task, d, failure)
+
+    async def _invoke(self, task: Task[Any, Any], d: Delivery) -> Any:
+        env = d.envelope
+        assert env is not None
+        try:
+            task.signature.bind(*env.args, **env.kwargs)
+        except TypeError as exc:
+            raise ArgumentError(
+                f"arguments do not fit task {task.name!r}{task.signature}: {exc}"
+            ) from None
+        timeout_s = task.settings.timeout_s
+        if timeout_s is None:
+            return await self._call(task, env.args, env.kwargs)
+        with anyio.move_on_after(timeout_s):
+            return await self._call(task, env.args, env.kwargs)
+        raise TaskTimeout(f"task {task.name!r} ran longer than its timeout_s={timeout_s}")
+
+    async def _call(self, task: Task[Any, Any], args: Any, kwargs: Any) -> Any:
+        if task.is_async:
+            fn: Callable[..., Awaitable[Any]] = task.fn  # type: ignore[assignment]
+            return await fn(*args, **kwargs)
+        return await anyio.to_thread.run_sync(
+            functools.partial(task.fn, *args, **kwargs),
+            limiter=self._limiter,
+            abandon_on_cancel=True,
+        )
+
+    async def _failed(self, task: Task[Any, Any], d: Delivery, exc: Exception) -> None:
+        decision = decide(task.settings, d.attempt, exc)
+        log = self.w.log.bind(job_id=d.job_id, task=task.name, queue=d.queue, attempt=d.attempt)
+        backend = self.w.backends[d.queue]
+        outage = Outage("recording a failure", queue=d.queue)
+        while True:
+            try:
+                if decision.retry:
+                    owned = await backend.retry(d, decision.delay_ms, decision.failure)
+                else:
+                    owned = await backend.dead_letter(d, decision.failure, self.w.name)
+                break
+            except outage.errors as err:
+                await outage.failed(err)
+        outage.recovered()
+        error = f"{decision.failure.exc_type}: {decision.failure.message}"
+        if not owned:
+            log.warning("job failed but was no longer owned by this worker", error=error)
+        elif decision.retry:
+            self.w.stats.retried += 1
+            log.warning("job failed; will retry", error=error, retry_in_ms=decision.delay_ms)
+        else:
+            self.w.stats.failed += 1
+            log.error(
+                "job failed for good; moved to the dead-letter stream",
+                error=error,
+                traceback=decision.failure.traceback,
+            )
+        self.w.release(d)
+
+    async def hand_back(self, d: Delivery) -> None:
+        """Return an unfinished job to its queue at once (never acked as done)."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            try:
+                await self.w.backends[d.queue].hand_back(d.queue, [d])
+                self.w.stats.handed_back += 1
+                self.w.log.info("job handed back to the queue", job_id=d.job_id, queue=d.queue)
+            except Outage.errors as exc:
+                self.w.log.warning(
+                    "could not hand the job back; it will be reclaimed after the lease",
+                    job_id=d.job_id,
+                    queue=d.queue,
+                    error=str(exc),
+                )
+        self.w.release(d)
+
+
+__all__ = ["Executor", "JobContext", "TaskTimeout", "current_job"]
