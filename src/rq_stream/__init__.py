@@ -6,8 +6,8 @@ from .errors import (
     EnqueueError,
     JobNotFound,
     PayloadTooLarge,
-    Retry,
     ResultTimeout,
+    Retry,
     RqStreamError,
     TaskFailed,
 )

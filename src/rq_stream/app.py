@@ -18,6 +18,7 @@ from .backends.base import Backend, NewJob
 from .backends.streams import StreamsBackend
 from .codec import DEFAULT_MAX_PAYLOAD_BYTES, Envelope, encode_envelope
 from .connection import ConnectionSettings
+from .dead_letters import DeadLetters
 from .errors import ConfigurationError, EnqueueError, UnknownTask
 from .job import Job
 from .keys import AppKeys
@@ -69,7 +70,9 @@ class RqStream:
         self.url = url or default_url()
         connection.validate_url(self.url)
         if not prefix or any(c in prefix for c in "{} "):
-            raise ConfigurationError(f"prefix must be non-empty without braces or spaces: {prefix!r}")
+            raise ConfigurationError(
+                f"prefix must be non-empty without braces or spaces: {prefix!r}"
+            )
         connection.require_positive("lease_s", lease_s)
         connection.require_positive("max_payload_bytes", max_payload_bytes)
         self.prefix = prefix
@@ -106,6 +109,7 @@ class RqStream:
     @overload
     def task(
         self,
+        /,
         *,
         name: str | None = None,
         queue: str | None = None,
@@ -118,8 +122,33 @@ class RqStream:
         max_attempts: int | None = None,
     ) -> _TaskDecorator: ...
 
-    def task(self, fn: Callable[..., Any] | None = None, /, **settings: Any) -> Any:
+    def task(
+        self,
+        fn: Any = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        result_ttl_s: int = 3600,
+        retries: int = 0,
+        backoff: Backoff | None = None,
+        no_retry_on: tuple[type[BaseException], ...] = (),
+        timeout_s: float | None = None,
+        lease_s: float | None = None,
+        max_attempts: int | None = None,
+    ) -> Any:
         """Register a task: ``@app.task`` or ``@app.task(queue="emails", retries=3)``."""
+        settings: dict[str, Any] = {
+            "name": name,
+            "queue": queue,
+            "result_ttl_s": result_ttl_s,
+            "retries": retries,
+            "backoff": backoff,
+            "no_retry_on": tuple(no_retry_on),
+            "timeout_s": timeout_s,
+            "lease_s": lease_s,
+            "max_attempts": max_attempts,
+        }
 
         def register(f: Callable[..., Any]) -> Task[Any, Any]:
             options = self._task_options(f, settings)
@@ -284,6 +313,10 @@ class RqStream:
     def job(self, job_id: str, queue: str | None = None) -> Job[Any]:
         """A handle on an existing job (results, status) by its id."""
         return Job(self, job_id, queue or self.default_queue)
+
+    def dead_letters(self, queue: str | None = None) -> DeadLetters:
+        """The dead-letter stream of a queue: list, get, replay, purge."""
+        return DeadLetters(self, queue or self.default_queue)
 
     async def known_queues(self) -> list[str]:
         names = await self.redis.smembers(self.keys.queues)

@@ -65,7 +65,7 @@ class LockLost(RqStreamError):
     """A distributed lock expired or was taken by someone else while it was held."""
 
 
-class Retry(Exception):  # noqa: N818 - raised by user code to ask for a retry, reads as a verb
+class Retry(Exception):
     """Raise from a task to run it again after ``delay_s`` (counts as an attempt)."""
 
     def __init__(self, delay_s: float | None = None, reason: str = "") -> None:

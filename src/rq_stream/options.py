@@ -19,9 +19,9 @@ class Backoff:
         """Delay before the attempt after ``attempt`` (attempt counts from 1)."""
         raw = min(self.cap_s, self.base_s * (2 ** max(0, attempt - 1)))
         if not self.jitter:
-            return raw
-        r = (rand or random).random()
-        return raw * (0.5 + 0.5 * r)
+            return float(raw)
+        r: float = (rand or random).random()
+        return float(raw * (0.5 + 0.5 * r))
 
 
 @dataclass(frozen=True, slots=True)

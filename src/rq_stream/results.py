@@ -153,4 +153,3 @@ class Results:
                 await self._pubsub.aclose()
             self._pubsub = None
         self._confirm.clear()
-

@@ -123,7 +123,15 @@ class StreamsBackend:
     async def retry(self, delivery: Delivery, delay_ms: int, failure: Failure) -> bool:
         k = self._q(delivery.queue)
         d = delivery
-        args = [GROUP, d.token, d.job_id, d.attempt, delay_ms, d.raw, codec.dumps(failure.as_dict())]
+        args = [
+            GROUP,
+            d.token,
+            d.job_id,
+            d.attempt,
+            delay_ms,
+            d.raw,
+            codec.dumps(failure.as_dict()),
+        ]
         reply = await self._scripts.run(
             "stream_retry", (k.stream, k.delayed, k.job_prefix, k.stats), args
         )

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import anyio
 import structlog
-from anyio.abc import ObjectReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..backends.base import Backend, Completion
 from .resilience import Outage
@@ -27,7 +27,7 @@ class Completer:
         self._release = release
         self.lost = 0
 
-    async def run(self, receive: ObjectReceiveStream[Completion]) -> None:
+    async def run(self, receive: MemoryObjectReceiveStream[Completion]) -> None:
         """Flush until the stream is closed and drained (graceful stop flushes everything)."""
         async with receive:
             while True:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .. import codec
 from ..backends.base import Completion, Delivery
@@ -54,7 +54,7 @@ class Executor:
         return list(self._scopes.values())
 
     async def loop(
-        self, jobs: ObjectReceiveStream[Delivery], done: ObjectSendStream[Completion]
+        self, jobs: MemoryObjectReceiveStream[Delivery], done: MemoryObjectSendStream[Completion]
     ) -> None:
         async with jobs:
             async for d in jobs:
@@ -63,7 +63,7 @@ class Executor:
                 else:
                     await self.run_one(d, done)
 
-    async def run_one(self, d: Delivery, done: ObjectSendStream[Completion]) -> None:
+    async def run_one(self, d: Delivery, done: MemoryObjectSendStream[Completion]) -> None:
         assert d.envelope is not None
         task = self.w.app.tasks[d.envelope.task]
         failure: Exception | None = None
@@ -112,7 +112,7 @@ class Executor:
 
     async def _call(self, task: Task[Any, Any], args: Any, kwargs: Any) -> Any:
         if task.is_async:
-            fn: Callable[..., Awaitable[Any]] = task.fn  # type: ignore[assignment]
+            fn: Callable[..., Awaitable[Any]] = task.fn
             return await fn(*args, **kwargs)
         return await anyio.to_thread.run_sync(
             functools.partial(task.fn, *args, **kwargs),

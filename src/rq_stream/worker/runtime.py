@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 import structlog
-from anyio.abc import ObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from .. import codec, connection
 from ..app import RqStream
@@ -156,7 +156,7 @@ class Worker:
         )
 
     # ------------------------------------------------------------------ intake
-    async def _intake(self, send: ObjectSendStream[Delivery]) -> None:
+    async def _intake(self, send: MemoryObjectSendStream[Delivery]) -> None:
         async with send, anyio.create_task_group() as tg:
             for q in self.queues:
                 tg.start_soon(self._fetch_loop, q, send.clone())
@@ -167,7 +167,7 @@ class Worker:
             await self._stopping.wait()
             tg.cancel_scope.cancel()
 
-    async def _fetch_loop(self, queue: str, send: ObjectSendStream[Delivery]) -> None:
+    async def _fetch_loop(self, queue: str, send: MemoryObjectSendStream[Delivery]) -> None:
         backend = self.backends[queue]
         block_ms = 200 if self.burst else self.app.connection_settings.block_ms
         outage = Outage("fetching jobs", queue=queue)
@@ -182,7 +182,7 @@ class Worker:
                     continue
                 await self._admit(queue, got, send)
 
-    async def _reclaim_loop(self, queue: str, send: ObjectSendStream[Delivery]) -> None:
+    async def _reclaim_loop(self, queue: str, send: MemoryObjectSendStream[Delivery]) -> None:
         backend = self.backends[queue]
         lease_ms = self.leases_ms[queue]
         interval = self.reclaim_interval_s or min(lease_ms / 2000, 5.0)
@@ -241,7 +241,7 @@ class Worker:
                 return
 
     async def _admit(
-        self, queue: str, got: list[Delivery], send: ObjectSendStream[Delivery]
+        self, queue: str, got: list[Delivery], send: MemoryObjectSendStream[Delivery]
     ) -> None:
         """Decode, count the attempt (atomically in Redis), then hand to the executors."""
         if not got:
@@ -267,7 +267,7 @@ class Worker:
                 await outage.failed(exc)
         outage.recovered()
         held = self.held[queue]
-        for d, attempt in zip(runnable, attempts):
+        for d, attempt in zip(runnable, attempts, strict=True):
             if attempt > 0:
                 d.attempt = attempt
                 held[d.token] = d

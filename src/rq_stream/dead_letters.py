@@ -1,0 +1,151 @@
+"""Dead letters: inspect, replay and purge the jobs that failed for good.
+
+dlq = app.dead_letters("default")
+for letter in await dlq.list(limit=20):
+    print(letter.job_id, letter.exc_type, letter.message)
+await dlq.replay(letter.id)              # one
+await dlq.replay_where(lambda l: l.exc_type == "ConnectionError")   # by filter
+await dlq.replay_all()
+await dlq.purge()                        # all, or purge(ids)
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from . import codec
+from .errors import EnvelopeError
+
+if TYPE_CHECKING:
+    from .app import RqStream
+
+_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: str
+    """The dead-letter entry id (use it to replay or purge this one)."""
+    queue: str
+    job_id: str
+    task: str | None
+    exc_type: str
+    message: str
+    traceback: str
+    attempts: int
+    first_at: datetime
+    last_at: datetime
+    worker: str
+    payload: bytes
+    """The original envelope, byte for byte (may be undecodable: that can be why it is here)."""
+
+    @property
+    def args(self) -> list[Any] | None:
+        try:
+            return list(codec.decode_envelope(self.payload).args)
+        except EnvelopeError:
+            return None
+
+    @property
+    def kwargs(self) -> dict[str, Any] | None:
+        try:
+            return dict(codec.decode_envelope(self.payload).kwargs)
+        except EnvelopeError:
+            return None
+
+
+def _dt(ms: bytes | None) -> datetime:
+    return datetime.fromtimestamp(int(ms or 0) / 1000, tz=timezone.utc)
+
+
+def _letter(queue: str, entry_id: bytes, f: dict[bytes, bytes]) -> DeadLetter:
+    payload = f.get(b"d", b"")
+    try:
+        task: str | None = codec.decode_envelope(payload).task
+    except EnvelopeError:
+        task = None
+    return DeadLetter(
+        id=entry_id.decode(),
+        queue=queue,
+        job_id=f.get(b"job", b"").decode(),
+        task=task,
+        exc_type=f.get(b"etype", b"").decode(),
+        message=f.get(b"emsg", b"").decode(errors="replace"),
+        traceback=f.get(b"tb", b"").decode(errors="replace"),
+        attempts=int(f.get(b"attempts", 0)),
+        first_at=_dt(f.get(b"first_ms")),
+        last_at=_dt(f.get(b"last_ms")),
+        worker=f.get(b"worker", b"").decode(),
+        payload=payload,
+    )
+
+
+class DeadLetters:
+    """The dead-letter stream of one queue."""
+
+    def __init__(self, app: RqStream, queue: str) -> None:
+        self.app = app
+        self.queue = queue
+        self.key = app.keys.queue(queue).dead
+
+    async def count(self) -> int:
+        return int(await self.app.redis.xlen(self.key))
+
+    async def list(self, limit: int = 100, newest_first: bool = False) -> builtins.list[DeadLetter]:
+        if newest_first:
+            rows = await self.app.redis.xrevrange(self.key, count=limit)
+        else:
+            rows = await self.app.redis.xrange(self.key, count=limit)
+        return [_letter(self.queue, eid, f) for eid, f in rows]
+
+    async def all(self) -> builtins.list[DeadLetter]:
+        out: builtins.list[DeadLetter] = []
+        start = "-"
+        while True:
+            rows = await self.app.redis.xrange(self.key, min=start, count=_PAGE)
+            out += [_letter(self.queue, eid, f) for eid, f in rows]
+            if len(rows) < _PAGE:
+                return out
+            start = "(" + rows[-1][0].decode()
+
+    async def get(self, entry_or_job_id: str) -> DeadLetter | None:
+        """One dead letter, by its entry id or by its job id."""
+        if "-" in entry_or_job_id and entry_or_job_id.replace("-", "").isdigit():
+            rows = await self.app.redis.xrange(self.key, entry_or_job_id, entry_or_job_id)
+            return _letter(self.queue, rows[0][0], rows[0][1]) if rows else None
+        for letter in await self.all():
+            if letter.job_id == entry_or_job_id:
+                return letter
+        return None
+
+    async def replay(self, *ids: str) -> int:
+        """Put dead letters (by entry id) back on the queue; each keeps its job id."""
+        backend = self.app.backend(self.queue)
+        return await backend.replay(self.queue, ids)
+
+    async def replay_where(self, predicate: Callable[[DeadLetter], bool]) -> int:
+        chosen = [letter.id for letter in await self.all() if predicate(letter)]
+        return await self._replay_chunks(chosen)
+
+    async def replay_all(self) -> int:
+        return await self._replay_chunks([letter.id for letter in await self.all()])
+
+    async def _replay_chunks(self, ids: Sequence[str]) -> int:
+        n = 0
+        for i in range(0, len(ids), _PAGE):
+            n += await self.replay(*ids[i : i + _PAGE])
+        return n
+
+    async def purge(self, ids: Sequence[str] | None = None) -> int:
+        """Delete dead letters for good: the given entry ids, or all of them."""
+        if ids is None:
+            n = await self.count()
+            await self.app.redis.delete(self.key)
+            return n
+        if not ids:
+            return 0
+        return int(await self.app.redis.xdel(self.key, *ids))

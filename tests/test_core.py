@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from rq_stream import JobStatus, RqStream, TaskFailed, Worker
+from rq_stream.errors import ConnectionFailed, EnqueueError, PayloadTooLarge, ResultTimeout
+
+
+def burst(app: RqStream, **kw: object) -> Worker:
+    return Worker(app, concurrency=20, burst=True, handle_signals=False, **kw)  # type: ignore[arg-type]
+
+
+async def test_enqueue_and_result(app: RqStream) -> None:
+    @app.task(result_ttl_s=60)
+    async def add(x: int, y: int) -> int:
+        return x + y
+
+    job = await add.enqueue(1, 2)
+    assert await job.status() is JobStatus.QUEUED
+    await burst(app).run()
+    assert await job.result(timeout_s=5) == 3
+    info = await job.info()
+    assert info.status is JobStatus.SUCCEEDED
+    assert info.attempts == 1
+    assert info.task and info.task.endswith("add")
+
+
+async def test_result_waits_without_worker_then_times_out(app: RqStream) -> None:
+    @app.task
+    async def noop() -> None:
+        return None
+
+    job = await noop.enqueue()
+    with pytest.raises(ResultTimeout, match="did not finish within 0.2 s"):
+        await job.result(timeout_s=0.2)
+    with pytest.raises(TimeoutError):
+        await job.result(timeout_s=0.05)
+
+
+async def test_sync_task_runs_in_thread_and_values_roundtrip(app: RqStream) -> None:
+    import threading
+
+    main = threading.get_ident()
+
+    @app.task
+    def echo(value: object) -> object:
+        assert threading.get_ident() != main
+        return value
+
+    value = {
+        "when": dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc),
+        "id": uuid.UUID(int=7),
+        "amount": Decimal("10.25"),
+        "raw": b"\x00\xff",
+        "tuple": (1, 2),
+    }
+    job = await echo.enqueue(value)
+    await burst(app).run()
+    got = await job.result(timeout_s=5)
+    assert got == {**value, "tuple": [1, 2]}
+
+
+async def test_failure_raises_task_failed_with_remote_details(app: RqStream) -> None:
+    @app.task
+    async def boom(n: int) -> int:
+        raise ValueError(f"bad value {n}")
+
+    job = await boom.enqueue(7)
+    await burst(app).run()
+    with pytest.raises(TaskFailed) as info:
+        await job.result(timeout_s=5)
+    assert info.value.exc_type == "ValueError"
+    assert info.value.message == "bad value 7"
+    assert "raise ValueError" in info.value.traceback
+    assert await job.status() is JobStatus.FAILED
+
+
+async def test_options_job_id_is_idempotent(app: RqStream) -> None:
+    @app.task
+    async def add(x: int, y: int) -> int:
+        return x + y
+
+    a = await add.options(job_id="order-1").enqueue(1, 2)
+    b = await add.options(job_id="order-1").enqueue(5, 5)
+    assert a == b
+    await burst(app).run()
+    assert await a.result(timeout_s=5) == 3
+
+
+async def test_enqueue_many_one_call(app: RqStream) -> None:
+    @app.task
+    async def add(x: int, y: int) -> int:
+        return x + y
+
+    jobs = await app.enqueue_many([add.call(i, i) for i in range(500)])
+    assert len({j.id for j in jobs}) == 500
+    await burst(app).run()
+    assert [await j.result(timeout_s=5) for j in jobs[:5]] == [0, 2, 4, 6, 8]
+
+
+async def test_wrong_arguments_rejected_at_enqueue(app: RqStream) -> None:
+    @app.task
+    async def add(x: int, y: int) -> int:
+        return x + y
+
+    with pytest.raises(EnqueueError, match=r"arguments do not fit task .*add.*missing a required"):
+        await add.enqueue(1)  # type: ignore[call-arg]
+
+
+async def test_payload_limit(make_app: object) -> None:
+    app = make_app(max_payload_bytes=1000)  # type: ignore[operator]
+
+    @app.task
+    async def store(blob: bytes) -> None:
+        return None
+
+    async with app:
+        with pytest.raises(
+            PayloadTooLarge, match=r"encodes to 2\.\d KiB, above the limit of 1000 bytes"
+        ):
+            await store.enqueue(b"x" * 2000)
+
+
+async def test_unserializable_argument(app: RqStream) -> None:
+    @app.task
+    async def f(x: object) -> None:
+        return None
+
+    with pytest.raises(EnqueueError, match="cannot be encoded: cannot serialize object of type"):
+        await f.enqueue(object())
+
+
+async def test_bad_url_and_unreachable() -> None:
+    with pytest.raises(ConnectionFailed, match="must start with redis://"):
+        RqStream("http://localhost:6379")
+    app = RqStream("redis://127.0.0.1:1/0")
+    with pytest.raises(ConnectionFailed, match="cannot connect to Redis at redis://127.0.0.1:1/0"):
+        async with app:
+            pass
+
+
+async def test_delayed_job(app: RqStream) -> None:
+    @app.task
+    async def add(x: int, y: int) -> int:
+        return x + y
+
+    job = await add.options(delay_s=0.3).enqueue(2, 2)
+    assert await job.status() is JobStatus.SCHEDULED
+    await Worker(
+        app, concurrency=2, burst=True, handle_signals=False, delayed_max_sleep_s=0.05
+    ).run()
+    assert await job.result(timeout_s=2) == 4
