@@ -38,7 +38,9 @@ def thumbnail(image_id: int, width: int = 128) -> str:
     return f"thumb-{image_id}-{width}-{digest[:8]}"
 
 
-@app.task(queue="default", retries=2, backoff=Backoff(base_s=0.1, cap_s=1.0))
+@app.task(
+    queue="default", retries=2, backoff=Backoff(base_s=0.1, cap_s=1.0), no_retry_on=(ValueError,)
+)
 async def charge(order_id: int, amount: Decimal) -> str:
     """A payment that sometimes asks to be retried later (raise Retry)."""
     await anyio.sleep(0.005)

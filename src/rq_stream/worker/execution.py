@@ -146,7 +146,7 @@ class Executor:
             log.error(
                 "job failed for good; moved to the dead-letter stream",
                 error=error,
-                traceback=decision.failure.traceback,
+                exception=decision.failure.traceback,
             )
         self.w.release(d)
 

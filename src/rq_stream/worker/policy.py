@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..backends.base import Failure
 from ..errors import Retry
@@ -32,8 +33,16 @@ class Decision:
     failure: Failure
 
 
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+
+
 def describe(exc: BaseException) -> Failure:
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """The failure as stored: type, message, and the traceback without rq_stream's own frames."""
+    te = traceback.TracebackException.from_exception(exc)
+    te.stack = traceback.StackSummary.from_list(
+        [f for f in te.stack if not f.filename.startswith(_PACKAGE_DIR)]
+    )
+    tb = "".join(te.format())
     return Failure(type(exc).__qualname__, str(exc), tb[-16_000:])
 
 
