@@ -25,6 +25,9 @@ for i = 5, #ARGV, 4 do
     redis.call('HINCRBY', jk, 'ta', 1)
     if redis.call('HEXISTS', jk, 'fs') == 0 then redis.call('HSET', jk, 'fs', now) end
     if a > max then
+      -- This start does not happen: the attempts recorded are the ones that did.
+      redis.call('HINCRBY', jk, 'a', -1)
+      redis.call('HINCRBY', jk, 'ta', -1)
       local entry = redis.call('XRANGE', KEYS[1], eid, eid)
       local env = ''
       if entry[1] then env = entry[1][2][2] end
