@@ -129,7 +129,7 @@ async def warn_unless_noeviction(client: Redis) -> str | None:
 def translate(exc: BaseException, url: str) -> BaseException:
     """Turn a redis-py error met while enqueueing into one a user understands."""
     text = str(exc)
-    if isinstance(exc, rex.ResponseError) and text.startswith("OOM"):
+    if is_out_of_memory(exc):
         return RedisOutOfMemory(
             f"Redis at {describe(url)} is out of memory (maxmemory reached) and refused the "
             f"write; the job was NOT enqueued: {text}"
@@ -139,6 +139,15 @@ def translate(exc: BaseException, url: str) -> BaseException:
     if isinstance(exc, rex.ReadOnlyError):
         return ConnectionFailed(f"Redis at {describe(url)} is a read-only replica: {exc}")
     return exc
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Redis refused a write at maxmemory (redis-py names the error class only in newer majors)."""
+    oom = getattr(rex, "OutOfMemoryError", ())
+    text = str(exc)
+    return isinstance(exc, rex.ResponseError) and (
+        isinstance(exc, oom) or text.startswith("OOM") or "maxmemory" in text
+    )
 
 
 def require_positive(name: str, value: float | None) -> None:

@@ -8,6 +8,8 @@ import anyio
 import structlog
 from redis import exceptions as rex
 
+from ..connection import is_out_of_memory
+
 log = structlog.get_logger("rq_stream.worker")
 
 TRANSIENT: tuple[type[BaseException], ...] = (
@@ -23,6 +25,8 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, TRANSIENT):
         return True
+    if is_out_of_memory(exc):
+        return True  # memory may be freed (consumers drain, TTLs expire): back off, try again
     text = str(exc)
     return isinstance(exc, rex.ResponseError) and text.startswith(
         ("LOADING", "MASTERDOWN", "UNBLOCKED", "READONLY", "CLUSTERDOWN", "TRYAGAIN", "OOM")
