@@ -5,8 +5,9 @@ hashable msgpack key), aware and naive ``datetime``, ``date``, ``time``, ``timed
 ``Decimal``, ``set`` and ``frozenset``.
 
 What changes on the way: a ``tuple`` comes back as a ``list``; an aware ``datetime`` in a
-``zoneinfo`` zone comes back with a fixed UTC offset (same instant, same offset, zone name lost); a ``bytearray`` or ``memoryview``
-comes back as ``bytes``; a dict subclass comes back as a plain ``dict``. Anything else (objects,
+``zoneinfo`` zone comes back with a fixed UTC offset (same instant and offset, zone name lost);
+a ``bytearray`` or ``memoryview`` comes back as ``bytes``; a dict subclass comes back as a plain
+``dict``. Anything else (objects,
 dataclasses, enums) is refused at enqueue with :class:`~rq_stream.errors.SerializationError`:
 pass plain data and rebuild objects inside the task.
 """
