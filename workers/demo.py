@@ -122,7 +122,7 @@ async def watch(app: Any, total: int) -> dict[str, int]:
     return c
 
 
-async def demo(url: str) -> None:
+async def demo(url: str, own_server: bool) -> None:
     prefix = f"demo-{uuid.uuid4().hex[:8]}"
     os.environ["REDIS_URL"], os.environ["RQ_STREAM_PREFIX"] = url, prefix
     from workers import example
@@ -150,21 +150,32 @@ async def demo(url: str) -> None:
         print(f"  throughput  {total / elapsed:,.0f} jobs/s (2 processes, real task bodies)")
         for letter in dead:
             print(f"  dead letter {letter.job_id[:8]}: {letter.exc_type}: {letter.message}")
-        await cleanup(example.app, prefix)
+        if not own_server:
+            await cleanup(example.app, prefix)
 
 
 async def cleanup(app: Any, prefix: str) -> None:
-    async for key in app.redis.scan_iter(match=f"{prefix}:*", count=1000):
-        await app.redis.unlink(key)
+    """Remove the demo's keys from a Redis that is not ours (one UNLINK per scanned page)."""
+    cursor = 0
+    while True:
+        cursor, keys = await app.redis.scan(cursor, match=f"{prefix}:*", count=2000)
+        if keys:
+            await app.redis.unlink(*keys)
+        if cursor == 0:
+            return
 
 
 def main() -> None:
     with ExitStack() as stack:
         url = redis_url(stack)
+        own_server = url != os.environ.get("REDIS_URL")
         with suppress(KeyboardInterrupt):
-            asyncio.run(demo(url))
+            asyncio.run(demo(url, own_server))
             return
-        print("\nInterrupted: workers and the throwaway server are stopped.")
+        print(
+            "\nInterrupted: the workers are stopped" + (", and the server" if own_server else ".")
+        )
+    sys.exit(130)
 
 
 if __name__ == "__main__":
