@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -59,7 +60,7 @@ def test_demo_ctrl_c_leaves_nothing_running() -> None:
             "REDIS_URL": "redis://127.0.0.1:1/0",
             "DEMO_JOBS": "50000",
             "PYTHONPATH": str(ROOT),
-        },  # fmt: skip
+        },
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -79,10 +80,7 @@ def test_demo_ctrl_c_leaves_nothing_running() -> None:
         ["pgrep", "-f", "redis-server"], capture_output=True, text=True
     ).stdout.split()
     port = next(x for x in "".join(lines).split() if x.isdigit() and int(x) > 1024)
-    ours = [
-        pid for pid in server_pids
-        if port in open(f"/proc/{pid}/cmdline").read().replace("\0", " ")
-    ]  # fmt: skip
+    ours = [pid for pid in server_pids if port in Path(f"/proc/{pid}/cmdline").read_text()]
     assert children and ours
     proc.send_signal(signal.SIGINT)
     out = proc.communicate(timeout=60)[0]
