@@ -187,3 +187,25 @@ async def test_garbage_in_the_queue_is_dead_lettered(qapp: RqStream, backend: st
 
 def _unused(*_: Any) -> subprocess.Popen[bytes] | None:
     return None
+
+
+async def test_second_signal_exits_now_and_loses_nothing(
+    redis_url: str, prefix: str, backend: str, procs: Procs
+) -> None:
+    async with tapp(redis_url, prefix, backend, lease_s=1.0) as app:
+        slow = app.tasks[reliability.slow.name]
+        job = await slow.enqueue(3, 3.0)
+        first = spawn(procs, redis_url, prefix, backend, "--grace", "30", lease_s=1.0)
+
+        async def running() -> bool:
+            return await job.status() is JobStatus.RUNNING
+
+        await wait_until(running, 15, "the long job to start")
+        first.send_signal(signal.SIGTERM)
+        await anyio.sleep(0.3)
+        first.send_signal(signal.SIGTERM)
+        first.wait(5)  # well before the 30 s grace and the 3 s job
+        assert "second signal: exiting now" in output(first)
+        assert await job.status() is not JobStatus.SUCCEEDED
+        spawn(procs, redis_url, prefix, backend, "--burst", lease_s=1.0)
+        assert await job.result(timeout_s=20) == 3
