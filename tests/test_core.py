@@ -154,3 +154,21 @@ async def test_delayed_job(app: RqStream) -> None:
         app, concurrency=2, burst=True, handle_signals=False, delayed_max_sleep_s=0.05
     ).run()
     assert await job.result(timeout_s=2) == 4
+
+
+async def test_stream_deleted_under_a_running_worker_is_recovered(app: RqStream) -> None:
+    import anyio
+
+    @app.task
+    async def add(x: int, y: int) -> int:
+        return x + y
+
+    first = await add.enqueue(1, 1)
+    worker = Worker(app, concurrency=4, handle_signals=False)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker.run)
+        assert await first.result(timeout_s=5) == 2
+        await app.redis.delete(app.keys.queue("default").stream)  # NOGROUP for the reader
+        second = await add.enqueue(2, 2)
+        assert await second.result(timeout_s=10) == 4
+        worker.request_stop()
