@@ -16,16 +16,20 @@ from redis.asyncio import Redis
 from . import connection
 from .backends.base import Backend, NewJob
 from .backends.streams import StreamsBackend
+from .cache import Cached, cached
 from .codec import DEFAULT_MAX_PAYLOAD_BYTES, Envelope, encode_envelope
 from .connection import ConnectionSettings
 from .dead_letters import DeadLetters
 from .errors import ConfigurationError, EnqueueError, UnknownTask
 from .job import Job
 from .keys import AppKeys
+from .locks import Channels, Lock
 from .options import Backoff, TaskOptions
+from .ratelimit import RateLimiter, parse_rate
 from .results import Results
 from .scripts import Scripts
 from .task import Call, P, R, Task
+from .unique import unique_key
 
 BackendKind = Literal["streams", "lists"]
 T = TypeVar("T")
@@ -89,6 +93,7 @@ class RqStream:
         self._results: Results | None = None
         self._producers: dict[str, Backend] = {}
         self._known_queues: set[str] = set()
+        self._channels: Channels | None = None
 
     # ----------------------------------------------------------------- registration
     def queue(self, name: str, *, backend: BackendKind = "streams") -> QueueConfig:
@@ -120,6 +125,10 @@ class RqStream:
         timeout_s: float | None = None,
         lease_s: float | None = None,
         max_attempts: int | None = None,
+        rate_limit: str | None = None,
+        rate_key: Callable[..., Any] | None = None,
+        unique: bool | Callable[..., Any] = False,
+        unique_ttl_s: int = 86_400,
     ) -> _TaskDecorator: ...
 
     def task(
@@ -136,8 +145,16 @@ class RqStream:
         timeout_s: float | None = None,
         lease_s: float | None = None,
         max_attempts: int | None = None,
+        rate_limit: str | None = None,
+        rate_key: Callable[..., Any] | None = None,
+        unique: bool | Callable[..., Any] = False,
+        unique_ttl_s: int = 86_400,
     ) -> Any:
-        """Register a task: ``@app.task`` or ``@app.task(queue="emails", retries=3)``."""
+        """Register a task: ``@app.task`` or ``@app.task(queue="emails", retries=3)``.
+
+        ``rate_limit="100/m"`` caps starts across all workers (``rate_key`` makes it per key);
+        ``unique=True`` (or a key function) makes a duplicate enqueue return the live job.
+        """
         settings: dict[str, Any] = {
             "name": name,
             "queue": queue,
@@ -148,6 +165,10 @@ class RqStream:
             "timeout_s": timeout_s,
             "lease_s": lease_s,
             "max_attempts": max_attempts,
+            "rate_limit": rate_limit,
+            "rate_key": rate_key,
+            "unique": unique,
+            "unique_ttl_s": unique_ttl_s,
         }
 
         def register(f: Callable[..., Any]) -> Task[Any, Any]:
@@ -171,6 +192,12 @@ class RqStream:
             raise ConfigurationError("retries must be >= 0")
         if settings.get("max_attempts") is not None and settings["max_attempts"] < 1:
             raise ConfigurationError("max_attempts must be >= 1")
+        if settings.get("rate_limit") is not None:
+            parse_rate(settings["rate_limit"])  # raises ConfigurationError with the syntax
+        elif settings.get("rate_key") is not None:
+            raise ConfigurationError("rate_key needs a rate_limit (e.g. rate_limit='10/s')")
+        if settings.get("unique_ttl_s", 1) < 1:
+            raise ConfigurationError("unique_ttl_s must be >= 1")
         return TaskOptions(name=name, queue=queue, **settings)
 
     def get_task(self, name: str) -> Task[Any, Any]:
@@ -209,6 +236,13 @@ class RqStream:
             self._results = Results(self.redis, self.keys)
         return self._results
 
+    @property
+    def channels(self) -> Channels:
+        """The shared pub/sub connection that lock and cache waiters listen on."""
+        if self._channels is None:
+            self._channels = Channels(self.redis)
+        return self._channels
+
     async def connect(self) -> None:
         """Check that Redis answers; raises :class:`ConnectionFailed` with the reason."""
         await connection.ping(self.redis, self.url)
@@ -217,6 +251,9 @@ class RqStream:
         if self._results is not None:
             await self._results.close()
             self._results = None
+        if self._channels is not None:
+            await self._channels.close()
+            self._channels = None
         for client in (self._redis, self._blocking):
             if client is not None:
                 await client.aclose()
@@ -266,11 +303,20 @@ class RqStream:
             await self._register_queues(by_queue)
             if len(by_queue) == 1:
                 ((queue, items),) = by_queue.items()
-                await self._enqueue_queue(queue, items)
+                replies = {queue: await self._enqueue_queue(queue, items)}
             else:
-                await asyncio.gather(*(self._enqueue_queue(q, i) for q, i in by_queue.items()))
+                queues = list(by_queue)
+                got = await asyncio.gather(*(self._enqueue_queue(q, by_queue[q]) for q in queues))
+                replies = dict(zip(queues, got, strict=True))
         except (rex.RedisError, OSError) as exc:
             raise connection.translate(exc, self.url) from exc
+        # A unique job identical to a live one was not enqueued: hand back the live one.
+        seen = dict.fromkeys(replies, 0)
+        for i, job in enumerate(jobs):
+            reply = replies[job.queue][seen[job.queue]]
+            seen[job.queue] += 1
+            if isinstance(reply, str):
+                jobs[i] = Job(self, reply, job.queue)
         return jobs
 
     def _prepare(self, c: Call[Any], now_ms: int) -> tuple[Job[Any], NewJob]:
@@ -286,12 +332,16 @@ class RqStream:
         )
         delay_ms = int(o.delay_s * 1000) if o.delay_s else 0
         at_ms = int(o.at.timestamp() * 1000) if o.at is not None else 0
-        return Job(self, job_id, queue), NewJob(job_id, task.name, payload, delay_ms, at_ms)
+        ukey = unique_key(task, queue, c.args, c.kwargs)
+        new = NewJob(job_id, task.name, payload, delay_ms, at_ms, ukey, task.settings.unique_ttl_s)
+        return Job(self, job_id, queue), new
 
-    async def _enqueue_queue(self, queue: str, items: Sequence[NewJob]) -> None:
+    async def _enqueue_queue(self, queue: str, items: Sequence[NewJob]) -> list[bool | str]:
         backend = self._producer(queue)
+        replies: list[bool | str] = []
         for start in range(0, len(items), _ENQUEUE_CHUNK):
-            await backend.enqueue(queue, items[start : start + _ENQUEUE_CHUNK])
+            replies += await backend.enqueue(queue, items[start : start + _ENQUEUE_CHUNK])
+        return replies
 
     async def _register_queues(self, queues: Iterable[str]) -> None:
         new = [q for q in queues if q not in self._known_queues]
@@ -308,6 +358,40 @@ class RqStream:
         task = self.get_task(name)
         (job,) = await self.enqueue_many([Call(task, tuple(args), dict(kwargs or {}))])
         return job
+
+    # ----------------------------------------------------------------- patterns
+    def cached(
+        self,
+        *,
+        ttl_s: float,
+        key: Callable[..., object] | None = None,
+        namespace: str | None = None,
+        lock_ttl_s: float = 10.0,
+        wait_s: float | None = None,
+        redis_stats: bool = False,
+    ) -> Callable[[Callable[P, Awaitable[R]]], Cached[P, R]]:
+        """Cache an async function's results in Redis for ``ttl_s`` (see :mod:`rq_stream.cache`).
+
+        ``key(*args, **kwargs)`` names an entry (default: a digest of the arguments); one caller
+        computes a missing entry while the others wait up to ``wait_s`` for it.
+        """
+        return cached(self, ttl_s=ttl_s, key=key, namespace=namespace, lock_ttl_s=lock_ttl_s,
+                      wait_s=wait_s, redis_stats=redis_stats)  # fmt: skip
+
+    def lock(
+        self,
+        name: str,
+        *,
+        ttl_s: float = 30.0,
+        timeout_s: float | None = None,
+        cancel_on_loss: bool = False,
+    ) -> Lock:
+        """A distributed lock: ``async with app.lock("name", ttl_s=30):`` (see :mod:`.locks`)."""
+        return Lock(self, name, ttl_s=ttl_s, timeout_s=timeout_s, cancel_on_loss=cancel_on_loss)
+
+    def rate_limiter(self, name: str, rate: str) -> RateLimiter:
+        """A rate limit shared by all processes (``await limiter.acquire(key)``)."""
+        return RateLimiter(self, name, rate)
 
     # ----------------------------------------------------------------- look-ups
     def job(self, job_id: str, queue: str | None = None) -> Job[Any]:

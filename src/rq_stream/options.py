@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,16 @@ class TaskOptions:
     max_attempts: int | None = None
     """Total starts allowed, crashes included; defaults to ``retries + 1`` (at least 3 when the
     task has no retries, so a worker killed once by an unrelated deploy does not dead-letter)."""
+    rate_limit: str | None = None
+    """At most this many starts per period across all workers, e.g. ``"100/m"`` or ``"5/10s"``;
+    a job over the limit waits in the delayed set (not failed, not an attempt)."""
+    rate_key: Callable[..., Any] | None = None
+    """Called with the job's arguments by name; one ``rate_limit`` per value (per tenant...)."""
+    unique: bool | Callable[..., Any] = False
+    """True: identical arguments make an identical job; a callable: its value (called with the
+    job's arguments by name) is the identity. Enqueueing a copy of a live job returns that job."""
+    unique_ttl_s: int = 86_400
+    """Longest a unique job blocks its duplicates (a safety net if it never finishes)."""
 
     @property
     def attempts_allowed(self) -> int:

@@ -35,6 +35,9 @@ class NewJob:
     payload: bytes
     delay_ms: int = 0
     at_ms: int = 0
+    unique_key: str = ""
+    """Redis key marking a unique job (``@app.task(unique=...)``); "" for ordinary jobs."""
+    unique_ttl_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +75,12 @@ class Backend(Protocol):
     async def prepare(self, queue: str) -> None:
         """Create whatever the queue needs (idempotent)."""
 
-    async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool]:
-        """Add jobs in one round trip; False for a job id that already exists."""
+    async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> Sequence[bool | str]:
+        """Add jobs in one round trip; False for a job id that already exists.
+
+        For a job with a ``unique_key`` whose key names another live job, nothing is written
+        and that job's id (a ``str``) is returned instead.
+        """
 
     async def fetch(self, queue: str, count: int, block_ms: int) -> list[Delivery]:
         """Take up to ``count`` new jobs, waiting at most ``block_ms``."""
@@ -92,6 +99,10 @@ class Backend(Protocol):
 
     async def dead_letter(self, delivery: Delivery, failure: Failure, worker: str) -> bool:
         """Finish the job for good into the dead-letter stream."""
+
+    async def defer(self, delivery: Delivery, delay_ms: int) -> bool:
+        """Put a started job back among the delayed jobs for ``delay_ms``, without counting
+        the attempt (its rate limit is reached); False if this attempt no longer owned it."""
 
     async def hand_back(self, queue: str, deliveries: Sequence[Delivery]) -> int:
         """Return unfinished jobs to the queue at once, without counting the attempt."""

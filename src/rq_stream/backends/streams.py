@@ -46,13 +46,22 @@ class StreamsBackend:
                 raise
         self._prepared.add(queue)
 
-    async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool]:
+    async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool | str]:
         k = self._q(queue)
+        keys = [k.stream, k.delayed, k.job_prefix]
+        unique_index: dict[str, int] = {}  # unique key -> its KEYS index (1-based, for Lua)
         args: list[Any] = []
         for j in jobs:
-            args += (j.job_id, j.task, j.payload, j.delay_ms, j.at_ms)
-        reply = await self._scripts.run("enqueue", (k.stream, k.delayed, k.job_prefix), args)
-        return [bool(x) for x in reply]
+            uidx = 0
+            if j.unique_key:
+                uidx = unique_index.get(j.unique_key, 0)
+                if not uidx:
+                    keys.append(j.unique_key)
+                    uidx = unique_index[j.unique_key] = len(keys)
+            ttl_ms = j.unique_ttl_s * 1000
+            args += (j.job_id, j.task, j.payload, j.delay_ms, j.at_ms, uidx, ttl_ms)
+        reply = await self._scripts.run("enqueue", keys, args)
+        return [_s(x) if isinstance(x, (bytes, str)) else bool(x) for x in reply]
 
     async def fetch(self, queue: str, count: int, block_ms: int) -> list[Delivery]:
         k = self._q(queue)
@@ -157,6 +166,13 @@ class StreamsBackend:
         reply = await self._scripts.run(
             "stream_dead_letter", (k.stream, k.dead, k.job_prefix, k.stats), args
         )
+        return bool(reply)
+
+    async def defer(self, delivery: Delivery, delay_ms: int) -> bool:
+        k = self._q(delivery.queue)
+        d = delivery
+        args = [GROUP, d.token, d.job_id, d.attempt, delay_ms, d.raw]
+        reply = await self._scripts.run("stream_defer", (k.stream, k.delayed, k.job_prefix), args)
         return bool(reply)
 
     async def hand_back(self, queue: str, deliveries: Sequence[Delivery]) -> int:

@@ -1,18 +1,34 @@
--- enqueue: add jobs to one queue, now or later; idempotent by job id.
+-- enqueue: add jobs to one queue, now or later; idempotent by job id; unique jobs deduplicated.
 -- KEYS[1] stream   (stream) the queue's backlog
 -- KEYS[2] delayed  (zset)   job ids scored by due time in ms
 -- KEYS[3] job key prefix    (hash per job at KEYS[3] .. job_id)
--- ARGV    groups of 5: job_id, task name, envelope, delay_ms (0 = none), at_ms (0 = none)
--- Returns one integer per job: 1 added, 0 a job with that id already exists (nothing written).
+-- KEYS[4..] unique (string) job id of the live unique job with that digest, with a TTL
+-- ARGV    groups of 7: job_id, task name, envelope, delay_ms (0 = none), at_ms (0 = none),
+--         unique key index into KEYS (0 = not unique), unique ttl_ms
+-- Returns one reply per job: 1 added, 0 a job with that id already exists (nothing written),
+-- or the id of the live job holding the same unique key (nothing written).
 -- @include now
 local now = now_ms()
 local out = {}
-for i = 1, #ARGV, 5 do
+for i = 1, #ARGV, 7 do
   local id, task, env = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local delay, at = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+  local uidx, uttl = tonumber(ARGV[i + 5]), ARGV[i + 6]
   local jk = KEYS[3] .. id
+  local holder = false
+  if uidx > 0 then
+    -- The holder counts only while its job is unfinished: a finished job whose key somehow
+    -- survived (it is deleted when the job ends) does not block new ones.
+    holder = redis.call('GET', KEYS[uidx])
+    if holder then
+      local st = redis.call('HGET', KEYS[3] .. holder, 's')
+      if not st or st == 'succeeded' or st == 'failed' then holder = false end
+    end
+  end
   if redis.call('EXISTS', jk) == 1 then
     out[#out + 1] = 0
+  elseif holder then
+    out[#out + 1] = holder
   else
     local due = 0
     if at > 0 then due = at elseif delay > 0 then due = now + delay end
@@ -22,6 +38,11 @@ for i = 1, #ARGV, 5 do
     else
       redis.call('XADD', KEYS[1], '*', 'd', env)
       redis.call('HSET', jk, 's', 'queued', 'n', task, 't', now, 'a', 0, 'ta', 0)
+    end
+    if uidx > 0 then
+      -- 'u' names the unique key so the scripts that end the job can delete it (lib/finish).
+      redis.call('SET', KEYS[uidx], id, 'PX', uttl)
+      redis.call('HSET', jk, 'u', KEYS[uidx])
     end
     out[#out + 1] = 1
   end

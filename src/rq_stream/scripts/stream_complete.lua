@@ -16,6 +16,7 @@ for i = 3, #ARGV, 5 do
   local jk = KEYS[2] .. id
   if redis.call('HGET', jk, 'a') == attempt and redis.call('XACK', KEYS[1], ARGV[1], eid) == 1 then
     redis.call('XDEL', KEYS[1], eid)
+    release_unique(jk, id)
     redis.call('HSET', jk, 's', 'succeeded', 'r', res, 'ft', now)
     expire_or_delete(jk, ttl)
     redis.call('PUBLISH', ARGV[2] .. id, 'S' .. res)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .. import codec
+from .. import codec, ratelimit
 from ..backends.base import Completion, Delivery
 from ..errors import SerializationError
 from ..task import Task
@@ -66,6 +66,9 @@ class Executor:
     async def run_one(self, d: Delivery, done: MemoryObjectSendStream[Completion]) -> None:
         assert d.envelope is not None
         task = self.w.app.tasks[d.envelope.task]
+        # Rate-limit gate (rq_stream.ratelimit): over the limit, the job is deferred, not run.
+        if task.settings.rate_limit is not None and not await ratelimit.admit(self.w, task, d):
+            return
         failure: Exception | None = None
         value: Any = None
         scope = anyio.CancelScope()

@@ -17,6 +17,13 @@ local function expire_or_delete(jk, ttl)
   end
 end
 
+-- release_unique(job_key, job_id): a unique job ended; free its unique key (named in the job's
+-- field 'u' by enqueue.lua, same hash tag as the job) unless it already marks a newer job.
+local function release_unique(jk, job_id)
+  local u = redis.call('HGET', jk, 'u')
+  if u and redis.call('GET', u) == job_id then redis.call('DEL', u) end
+end
+
 -- bury(...): write one dead letter and mark the job failed; the caller has already XACKed.
 -- The job's result waiters are told through the job's channel ('F' + error payload).
 local function bury(dead, jk, chan, job_id, env, etype, emsg, tb, worker, now, ttl, queue_field)
@@ -30,6 +37,7 @@ local function bury(dead, jk, chan, job_id, env, etype, emsg, tb, worker, now, t
     'tb', tb, 'attempts', attempts, 'first_ms', first, 'last_ms', now, 'worker', worker,
     'queue', queue_field)
   if job_id ~= '' then
+    release_unique(jk, job_id)
     local err = cmsgpack.pack({type = etype, message = emsg, traceback = tb})
     redis.call('HSET', jk, 's', 'failed', 'err', err, 'ft', now)
     redis.call('HDEL', jk, 'e')

@@ -1,0 +1,23 @@
+-- stream_defer: put a started job back into the delayed set without counting the attempt
+-- (its rate limit is reached: it did not run, it must wait).
+-- KEYS[1] stream   (stream) the queue's backlog
+-- KEYS[2] delayed  (zset)   job ids scored by due time in ms
+-- KEYS[3] job key prefix    (hash per job; holds the envelope in field 'e' while delayed)
+-- ARGV[1] group, ARGV[2] entry_id, ARGV[3] job_id, ARGV[4] attempt, ARGV[5] delay_ms,
+-- ARGV[6] envelope
+-- Acts only if this attempt still owns the job (attempt unchanged) and XACK returns 1, so a
+-- re-sent script or a reclaimed entry defers once.
+-- Returns 1 if deferred, 0 if this attempt no longer owned the job (nothing done).
+-- @include now
+local now = now_ms()
+local jk = KEYS[3] .. ARGV[3]
+if redis.call('HGET', jk, 'a') ~= ARGV[4] or redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) ~= 1 then
+  return 0
+end
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now + math.max(0, tonumber(ARGV[5])), ARGV[3])
+redis.call('HSET', jk, 's', 'scheduled', 'e', ARGV[6])
+-- stream_start counted this start: take it back, deferral is not an attempt.
+redis.call('HINCRBY', jk, 'a', -1)
+redis.call('HINCRBY', jk, 'ta', -1)
+return 1
