@@ -70,6 +70,12 @@ class QueueKeys:
         """Set (lists backend): consumers that may own a processing list of this queue."""
         return f"{self.tag}:consumers"
 
+    def heartbeat(self, consumer: str) -> str:
+        """String with a TTL (lists backend): the server time (ms) of ``consumer``'s last beat.
+        Once it has expired, or is older than the lease, any worker may return that consumer's
+        processing list to the backlog."""
+        return f"{self.tag}:alive:{consumer}"
+
     @property
     def stats(self) -> str:
         """Hash: counters (completed, failed, retried, dead) used by ``info``."""

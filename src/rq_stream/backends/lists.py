@@ -1,14 +1,416 @@
-"""Redis lists backend (BLMOVE into per-worker processing lists). Not written yet."""
+"""Redis lists backend: a list per queue, a processing list per worker, heartbeats and a reaper.
+
+- The backlog is a list (``QueueKeys.pending``): jobs are LPUSHed and taken from the right end
+  with ``BLMOVE pending proc RIGHT LEFT`` (``BRPOPLPUSH`` on servers without BLMOVE, < 6.2)
+  into the taking worker's own processing list (``QueueKeys.processing(consumer)``). After one
+  blocking move, more jobs are taken without blocking (LMOVE in ``list_take.lua``).
+- A list element is the job's envelope, byte for byte (it holds the unique job id):
+  ``LREM proc -1 envelope`` removes exactly that job (scanning from the tail, where the oldest
+  jobs are, so the scan is short). ``Delivery.token`` is ``job_id#n``, unique
+  within this process even when the same job is taken twice.
+- Every state change (start, complete, retry, dead letter, defer, hand back) is one script,
+  gated on the job's attempt counter (fencing) and on LREM from this worker's processing list
+  returning 1, so a stalled worker whose jobs were given to another changes nothing.
+- Liveness: each consumer beats (``QueueKeys.heartbeat``: the server time of its last beat,
+  with a TTL) and is a member of ``QueueKeys.consumers``. A consumer is dead when that key has
+  expired or its last beat is older than the reaper's lease. ``reclaim`` returns a dead
+  consumer's processing list to the right end of the backlog (taken next, oldest first) in one
+  script per consumer, and returns no deliveries itself: free workers fetch those jobs again.
+  The attempt is counted by ``start`` as usual, so a job that keeps killing its worker reaches
+  ``max_attempts`` and the dead-letter stream.
+- Jobs in this worker's own processing list that it never received (a blocking move whose
+  reply was lost) are returned by ``reclaim`` too, once seen unknown on two passes in a row.
+
+The job record, the delayed set, the dead-letter stream, the done channel and the stats are
+the same as the streams backend's, so results, ``DeadLetters`` and ``info`` work unchanged.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ConfigurationError
+import structlog
+from redis import exceptions as rex
+from redis.asyncio import Redis
+
+from .. import codec
+from ..keys import AppKeys, QueueKeys
+from ..scripts import Scripts
+from .base import Completion, Delivery, Failure, NewJob, QueueCounts
+
+log = structlog.get_logger("rq_stream.lists")
+
+DEFAULT_TTL_MS = 15_000
+"""Heartbeat TTL until the runtime's first ``heartbeat`` call (3 x its default 5 s)."""
+DEFAULT_LEASE_MS = 30_000
+"""Lease assumed until the runtime's first ``reclaim`` call tells the real one."""
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(itertools.takewhile(str.isdigit, piece))
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+async def server_has_command(client: Redis, name: str) -> bool:
+    """Whether the server knows a command: ``COMMAND INFO``, else its version (BLMOVE: 6.2)."""
+    try:
+        reply = await client.execute_command("COMMAND", "INFO", name)
+    except TypeError:  # redis-py cannot parse the nil entry an unknown command gets
+        return False
+    except rex.ResponseError:  # COMMAND renamed or denied by an ACL: go by the version
+        info = await client.info("server")
+        return _version(str(info.get("redis_version", "0"))) >= (6, 2)
+    if isinstance(reply, dict):
+        return any(_s(key).lower() == name.lower() for key in reply)
+    if isinstance(reply, list):
+        return bool(reply) and reply[0] is not None
+    return bool(reply)
 
 
 class ListsBackend:
+    """``blmove``: None detects it once from the server; False forces ``BRPOPLPUSH``."""
+
     kind = "lists"
 
-    def __init__(self, *args: Any) -> None:
-        raise ConfigurationError("the lists backend is not available yet")
+    def __init__(
+        self,
+        client: Redis,
+        blocking: Redis,
+        scripts: Scripts,
+        keys: AppKeys,
+        consumer: str,
+        *,
+        blmove: bool | None = None,
+    ) -> None:
+        self._r = client
+        self._blocking = blocking
+        self._scripts = scripts
+        self._keys = keys
+        self.consumer = consumer
+        self._blmove = blmove
+        self._ttl_ms: dict[str, int] = {}
+        self._lease_ms: dict[str, int] = {}
+        self._beat_at: dict[str, float] = {}
+        self._out: dict[str, Counter[bytes]] = {}
+        """Envelopes handed to the runtime and not yet finished, per queue."""
+        self._suspects: dict[str, set[bytes]] = {}
+        self._seq = itertools.count(1)
+
+    def _q(self, queue: str) -> QueueKeys:
+        return self._keys.queue(queue)
+
+    def _proc(self, queue: str) -> str:
+        return self._q(queue).processing(self.consumer)
+
+    def _ttl(self, queue: str) -> int:
+        return self._ttl_ms.get(queue, DEFAULT_TTL_MS)
+
+    def _lease(self, queue: str) -> int:
+        return self._lease_ms.get(queue, DEFAULT_LEASE_MS)
+
+    def _silence_ms(self, queue: str) -> int:
+        """How long this consumer may stay silent before reapers take it for dead."""
+        return min(self._ttl(queue), self._lease(queue))
+
+    def _beat_due(self, queue: str) -> bool:
+        last = self._beat_at.get(queue)
+        return last is None or time.monotonic() - last > self._silence_ms(queue) / 4000
+
+    def _track(self, queue: str, raws: Sequence[bytes]) -> None:
+        out = self._out.setdefault(queue, Counter())
+        for raw in raws:
+            out[raw] += 1
+
+    def _forget(self, queue: str, raws: Sequence[bytes]) -> None:
+        out = self._out.setdefault(queue, Counter())
+        for raw in raws:
+            out[raw] -= 1
+            if out[raw] <= 0:
+                del out[raw]
+
+    async def uses_blmove(self) -> bool:
+        """Whether fetches use BLMOVE (detected once) or fall back to BRPOPLPUSH."""
+        if self._blmove is None:
+            self._blmove = await server_has_command(self._r, "blmove")
+            if not self._blmove:
+                log.info("the server has no BLMOVE (Redis < 6.2): fetching with BRPOPLPUSH")
+        return self._blmove
+
+    # ------------------------------------------------------------------ producing
+    async def prepare(self, queue: str) -> None:
+        """Nothing to create: lists, sets and hashes appear on first write."""
+        return None
+
+    async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool | str]:
+        k = self._q(queue)
+        keys = [k.pending, k.delayed, k.job_prefix]
+        unique_index: dict[str, int] = {}  # unique key -> its KEYS index (1-based, for Lua)
+        args: list[Any] = []
+        for j in jobs:
+            uidx = 0
+            if j.unique_key:
+                uidx = unique_index.get(j.unique_key, 0)
+                if not uidx:
+                    keys.append(j.unique_key)
+                    uidx = unique_index[j.unique_key] = len(keys)
+            args += (j.job_id, j.task, j.payload, j.delay_ms, j.at_ms, uidx, j.unique_ttl_s * 1000)
+        reply = await self._scripts.run("list_enqueue", keys, args)
+        return [_s(x) if isinstance(x, (bytes, str)) else bool(x) for x in reply]
+
+    # ------------------------------------------------------------------ taking
+    async def fetch(self, queue: str, count: int, block_ms: int) -> list[Delivery]:
+        k = self._q(queue)
+        blmove = await self.uses_blmove()
+        if self._beat_due(queue):
+            await self._beat(queue)
+        first = await self._move_blocking(queue, block_ms, blmove)
+        if first is None:
+            return []
+        raws: list[bytes] = [first]
+        if count > 1 or self._beat_due(queue):
+            more = max(0, count - 1)
+            hb = k.heartbeat(self.consumer)
+            args = [more, int(blmove), self.consumer, self._ttl(queue)]
+            keys = (k.pending, self._proc(queue), k.consumers, hb)
+            raws += await self._scripts.run("list_take", keys, args)
+            self._beat_at[queue] = time.monotonic()
+        self._track(queue, raws)
+        return [self._delivery(queue, raw) for raw in raws]
+
+    async def _move_blocking(self, queue: str, block_ms: int, blmove: bool) -> bytes | None:
+        """One job from the backlog's right end into our processing list, waiting if needed.
+
+        We beat at least every quarter of the allowed silence and wait at most half of it, so
+        a worker frozen (SIGSTOP) while its move is blocked server-side cannot receive a job
+        after reapers took it for dead and returned its jobs."""
+        src, dst = self._q(queue).pending, self._proc(queue)
+        wait_ms = max(10, min(block_ms, self._silence_ms(queue) // 2))
+        if blmove:
+            reply = await self._blocking.execute_command(
+                "BLMOVE", src, dst, "RIGHT", "LEFT", wait_ms / 1000
+            )
+        else:  # whole seconds: servers before 6.0 take no fractional timeouts
+            seconds = max(1, math.ceil(wait_ms / 1000))
+            reply = await self._blocking.execute_command("BRPOPLPUSH", src, dst, seconds)
+        return reply if isinstance(reply, bytes) else None
+
+    def _delivery(self, queue: str, raw: bytes) -> Delivery:
+        job_id = codec.peek_job_id(raw) or "?"
+        return Delivery(queue=queue, token=f"{job_id}#{next(self._seq)}", raw=raw)
+
+    async def _beat(self, queue: str) -> None:
+        k = self._q(queue)
+        args = [self.consumer, self._ttl(queue)]
+        await self._scripts.run("list_heartbeat", (k.consumers, k.heartbeat(self.consumer)), args)
+        self._beat_at[queue] = time.monotonic()
+
+    async def start(self, queue: str, deliveries: Sequence[Delivery]) -> list[int]:
+        k = self._q(queue)
+        args: list[Any] = [self.consumer, k.done_channel(""), queue]
+        for d in deliveries:
+            args += (d.job_id, d.max_attempts, d.result_ttl_s, d.raw)
+        keys = (self._proc(queue), k.dead, k.job_prefix, k.stats)
+        reply = [int(x) for x in await self._scripts.run("list_start", keys, args)]
+        self._forget(queue, [d.raw for d, a in zip(deliveries, reply, strict=True) if a <= 0])
+        return reply
+
+    # ------------------------------------------------------------------ finishing
+    async def complete(self, queue: str, completions: Sequence[Completion]) -> int:
+        k = self._q(queue)
+        args: list[Any] = [k.done_channel("")]
+        for c in completions:
+            d = c.delivery
+            args += (d.job_id, d.attempt, d.result_ttl_s, c.result, d.raw)
+        keys = (self._proc(queue), k.job_prefix, k.stats)
+        done = int(await self._scripts.run("list_complete", keys, args))
+        self._forget(queue, [c.delivery.raw for c in completions])
+        return done
+
+    async def retry(self, delivery: Delivery, delay_ms: int, failure: Failure) -> bool:
+        d = delivery
+        k = self._q(d.queue)
+        error = codec.dumps(failure.as_dict())
+        args = [d.job_id, d.attempt, delay_ms, d.raw, error]
+        keys = (self._proc(d.queue), k.pending, k.delayed, k.job_prefix, k.stats)
+        reply = await self._scripts.run("list_retry", keys, args)
+        self._forget(d.queue, [d.raw])
+        return bool(reply)
+
+    async def dead_letter(self, delivery: Delivery, failure: Failure, worker: str) -> bool:
+        d = delivery
+        k = self._q(d.queue)
+        args = [
+            k.done_channel(""),
+            d.queue,
+            d.job_id,
+            d.attempt if d.attempt > 0 else "",
+            d.raw,
+            failure.exc_type,
+            failure.message,
+            failure.traceback,
+            worker,
+            d.result_ttl_s,
+        ]
+        keys = (self._proc(d.queue), k.dead, k.job_prefix, k.stats)
+        reply = await self._scripts.run("list_dead_letter", keys, args)
+        self._forget(d.queue, [d.raw])
+        return bool(reply)
+
+    async def defer(self, delivery: Delivery, delay_ms: int) -> bool:
+        d = delivery
+        k = self._q(d.queue)
+        args = [d.job_id, d.attempt, delay_ms, d.raw]
+        keys = (self._proc(d.queue), k.delayed, k.job_prefix)
+        reply = await self._scripts.run("list_defer", keys, args)
+        self._forget(d.queue, [d.raw])
+        return bool(reply)
+
+    async def hand_back(self, queue: str, deliveries: Sequence[Delivery]) -> int:
+        if not deliveries:
+            return 0
+        k = self._q(queue)
+        args: list[Any] = []
+        for d in deliveries:
+            args += (d.job_id, d.attempt, d.raw)
+        keys = (self._proc(queue), k.pending, k.job_prefix)
+        n = int(await self._scripts.run("list_hand_back", keys, args))
+        self._forget(queue, [d.raw for d in deliveries])
+        return n
+
+    # ------------------------------------------------------------------ ownership
+    async def renew(self, queue: str, deliveries: Sequence[Delivery]) -> set[str]:
+        """Beat, and report the jobs no longer in our processing list (or started again)."""
+        k = self._q(queue)
+        args: list[Any] = [self.consumer, self._ttl(queue)]
+        for d in deliveries:
+            args += (d.token, d.job_id, d.attempt, hashlib.sha1(d.raw).hexdigest())
+        keys = (self._proc(queue), k.job_prefix, k.consumers, k.heartbeat(self.consumer))
+        lost = await self._scripts.run("list_renew", keys, args)
+        self._beat_at[queue] = time.monotonic()
+        return {_s(x) for x in lost}
+
+    async def heartbeat(self, queues: Sequence[str], ttl_ms: int) -> None:
+        for queue in queues:
+            self._ttl_ms[queue] = ttl_ms
+            await self._beat(queue)
+
+    async def reclaim(self, queue: str, lease_ms: int, count: int) -> list[Delivery]:
+        """Reap: return dead consumers' jobs (and our own never-received ones) to the backlog.
+
+        Returns no deliveries: the jobs go to the right end of the backlog, where the next
+        fetch of any worker takes them. Safe to run from every worker at once."""
+        self._lease_ms[queue] = lease_ms
+        await self._return_strays(queue)
+        for name in await self._dead_consumers(queue, lease_ms):
+            await self._reap(queue, name, lease_ms)
+        return []
+
+    async def _dead_consumers(self, queue: str, lease_ms: int) -> list[str]:
+        """Consumers that look dead (a cheap pre-check; the reap script decides atomically)."""
+        k = self._q(queue)
+        names = sorted(_s(m) for m in await self._r.smembers(k.consumers))
+        names = [n for n in names if n != self.consumer]
+        if not names:
+            return []
+        async with self._r.pipeline(transaction=False) as p:
+            p.time()
+            p.mget([k.heartbeat(n) for n in names])
+            (seconds, micros), beats = await p.execute()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        return [
+            n
+            for n, beat in zip(names, beats, strict=True)
+            if beat is None or now_ms - int(beat) > lease_ms
+        ]
+
+    async def _reap(self, queue: str, name: str, lease_ms: int) -> None:
+        k = self._q(queue)
+        keys = (k.consumers, k.heartbeat(name), k.processing(name), k.pending)
+        moved = int(await self._scripts.run("list_reap", keys, [name, lease_ms]))
+        if moved > 0:
+            log.warning(
+                "returned the jobs of a worker that stopped beating to the queue",
+                queue=queue,
+                dead_worker=name,
+                count=moved,
+                lease_ms=lease_ms,
+            )
+
+    async def _return_strays(self, queue: str) -> None:
+        """Return jobs in our processing list that this worker never received (lost replies)."""
+        proc = self._proc(queue)
+        seen = Counter(await self._r.lrange(proc, 0, -1))
+        known = self._out.get(queue, Counter())
+        suspects = {raw for raw, n in seen.items() if n > known.get(raw, 0)}
+        confirmed = suspects & self._suspects.get(queue, set())
+        self._suspects[queue] = suspects - confirmed
+        if not confirmed:
+            return
+        keys = (proc, self._q(queue).pending)
+        n = int(await self._scripts.run("list_return", keys, sorted(confirmed)))
+        if n:
+            log.warning(
+                "returned jobs this worker took but never received (lost reply) to the queue",
+                queue=queue,
+                count=n,
+            )
+
+    async def leave(self, queues: Sequence[str]) -> None:
+        """Drop our heartbeat; leave the consumer set if our processing list is empty (else the
+        next reaper returns what is left, then drops us)."""
+        for queue in queues:
+            k = self._q(queue)
+            keys = (self._proc(queue), k.heartbeat(self.consumer), k.consumers)
+            left = int(await self._scripts.run("list_leave", keys, [self.consumer]))
+            if left:
+                log.warning(
+                    "jobs left in this worker's processing list; the next reaper returns them",
+                    queue=queue,
+                    count=left,
+                )
+
+    # ------------------------------------------------------------------ upkeep
+    async def move_due(self, queue: str, limit: int) -> int:
+        k = self._q(queue)
+        keys = (k.delayed, k.pending, k.job_prefix)
+        _moved, wait_ms = await self._scripts.run("list_move_due", keys, [limit])
+        return int(wait_ms)
+
+    async def replay(self, queue: str, dead_ids: Sequence[str]) -> int:
+        if not dead_ids:
+            return 0
+        k = self._q(queue)
+        keys = (k.dead, k.pending, k.job_prefix)
+        return int(await self._scripts.run("list_replay", keys, dead_ids))
+
+    async def counts(self, queue: str) -> QueueCounts:
+        """In flight: the processing lists of the consumers in the set (live or not yet reaped)."""
+        k = self._q(queue)
+        names = sorted(_s(m) for m in await self._r.smembers(k.consumers))
+        async with self._r.pipeline(transaction=True) as p:
+            p.llen(k.pending)
+            p.zcard(k.delayed)
+            p.xlen(k.dead)
+            for name in names:
+                p.llen(k.processing(name))
+            backlog, delayed, dead, *procs = await p.execute()
+        return QueueCounts(
+            backlog=int(backlog),
+            in_flight=sum(int(n) for n in procs),
+            delayed=int(delayed),
+            dead=int(dead),
+            extra={"consumers": len(names)},
+        )

@@ -1,0 +1,28 @@
+-- list_complete: remove finished jobs from the processing list and store their results, in one
+-- batch.
+-- KEYS[1] proc     (list)   this consumer's processing list
+-- KEYS[2] job key prefix    (hash per job)
+-- KEYS[3] stats    (hash)   queue counters
+-- ARGV[1] channel prefix
+-- ARGV[2..] groups of 5: job_id, attempt, result_ttl_s, result payload, envelope
+-- Each job is finished only if this attempt still owns it (the job's attempt counter is
+-- unchanged) and LREM removed the envelope from this consumer's processing list, so a re-sent
+-- script, or a worker that stalled while a reaper gave its jobs to another, acts at most once.
+-- Returns the number of jobs finished.
+-- @include now
+-- @include finish
+local now = now_ms()
+local done = 0
+for i = 2, #ARGV, 5 do
+  local id, attempt, ttl, res, env = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
+  local jk = KEYS[2] .. id
+  if redis.call('HGET', jk, 'a') == attempt and redis.call('LREM', KEYS[1], -1, env) == 1 then
+    release_unique(jk, id)
+    redis.call('HSET', jk, 's', 'succeeded', 'r', res, 'ft', now)
+    expire_or_delete(jk, ttl)
+    redis.call('PUBLISH', ARGV[1] .. id, 'S' .. res)
+    done = done + 1
+  end
+end
+count(KEYS[3], 'completed', done, now)
+return done

@@ -1,0 +1,21 @@
+-- list_defer: put a started job back into the delayed set without counting the attempt (its
+-- rate limit is reached: it did not run, it must wait).
+-- KEYS[1] proc     (list)   this consumer's processing list
+-- KEYS[2] delayed  (zset)   job ids scored by due time in ms
+-- KEYS[3] job key prefix    (hash per job; holds the envelope in field 'e' while delayed)
+-- ARGV[1] job_id, ARGV[2] attempt, ARGV[3] delay_ms, ARGV[4] envelope
+-- Acts only if this attempt still owns the job (attempt unchanged) and LREM removed it from
+-- this consumer's processing list, so a re-sent script or a reaped job defers once.
+-- Returns 1 if deferred, 0 if this attempt no longer owned the job (nothing done).
+-- @include now
+local now = now_ms()
+local jk = KEYS[3] .. ARGV[1]
+if redis.call('HGET', jk, 'a') ~= ARGV[2] or redis.call('LREM', KEYS[1], -1, ARGV[4]) ~= 1 then
+  return 0
+end
+redis.call('ZADD', KEYS[2], now + math.max(0, tonumber(ARGV[3])), ARGV[1])
+redis.call('HSET', jk, 's', 'scheduled', 'e', ARGV[4])
+-- list_start counted this start: take it back, deferral is not an attempt.
+redis.call('HINCRBY', jk, 'a', -1)
+redis.call('HINCRBY', jk, 'ta', -1)
+return 1

@@ -1,0 +1,51 @@
+-- list_enqueue: add jobs to one lists-backend queue, now or later; idempotent by job id; unique
+-- jobs deduplicated (same rules and job record as enqueue.lua, but the backlog is a list).
+-- KEYS[1] pending  (list)   the queue's backlog: LPUSH in, taken from the right
+-- KEYS[2] delayed  (zset)   job ids scored by due time in ms
+-- KEYS[3] job key prefix    (hash per job at KEYS[3] .. job_id)
+-- KEYS[4..] unique (string) job id of the live unique job with that digest, with a TTL
+-- ARGV    groups of 7: job_id, task name, envelope, delay_ms (0 = none), at_ms (0 = none),
+--         unique key index into KEYS (0 = not unique), unique ttl_ms
+-- Returns one reply per job: 1 added, 0 a job with that id already exists (nothing written),
+-- or the id of the live job holding the same unique key (nothing written).
+-- @include now
+-- @include list_owned
+local now = now_ms()
+local out = {}
+local ready = {}
+for i = 1, #ARGV, 7 do
+  local id, task, env = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local delay, at = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+  local uidx, uttl = tonumber(ARGV[i + 5]), ARGV[i + 6]
+  local jk = KEYS[3] .. id
+  local holder = false
+  if uidx > 0 then
+    holder = redis.call('GET', KEYS[uidx])
+    if holder then
+      local st = redis.call('HGET', KEYS[3] .. holder, 's')
+      if not st or st == 'succeeded' or st == 'failed' then holder = false end
+    end
+  end
+  if redis.call('EXISTS', jk) == 1 then
+    out[#out + 1] = 0
+  elseif holder then
+    out[#out + 1] = holder
+  else
+    local due = 0
+    if at > 0 then due = at elseif delay > 0 then due = now + delay end
+    if due > now then
+      redis.call('ZADD', KEYS[2], due, id)
+      redis.call('HSET', jk, 's', 'scheduled', 'n', task, 't', now, 'a', 0, 'ta', 0, 'e', env)
+    else
+      ready[#ready + 1] = env
+      redis.call('HSET', jk, 's', 'queued', 'n', task, 't', now, 'a', 0, 'ta', 0)
+    end
+    if uidx > 0 then
+      redis.call('SET', KEYS[uidx], id, 'PX', uttl)
+      redis.call('HSET', jk, 'u', KEYS[uidx])
+    end
+    out[#out + 1] = 1
+  end
+end
+push_all('LPUSH', KEYS[1], ready)
+return out

@@ -1,0 +1,21 @@
+-- list_hand_back: give unfinished jobs back to the queue at once (graceful shutdown). They go
+-- to the right end of the backlog, so they are the next jobs taken. The interrupted attempt is
+-- not counted: the job did not fail, its worker stopped.
+-- KEYS[1] proc     (list)   this consumer's processing list
+-- KEYS[2] pending  (list)   the queue's backlog
+-- KEYS[3] job key prefix    (hash per job)
+-- ARGV    groups of 3: job_id, attempt, envelope (oldest first: it is pushed last, taken first)
+-- Returns the number of jobs handed back.
+local n = 0
+for i = #ARGV - 2, 1, -3 do
+  local id, attempt, env = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local jk = KEYS[3] .. id
+  if redis.call('HGET', jk, 'a') == attempt and redis.call('LREM', KEYS[1], -1, env) == 1 then
+    redis.call('RPUSH', KEYS[2], env)
+    redis.call('HINCRBY', jk, 'a', -1)
+    redis.call('HINCRBY', jk, 'ta', -1)
+    redis.call('HSET', jk, 's', 'queued')
+    n = n + 1
+  end
+end
+return n
