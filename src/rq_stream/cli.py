@@ -1,25 +1,80 @@
-"""The ``rq-stream`` command line."""
+"""The ``rq-stream`` command line.
+
+  rq-stream worker MODULE:APP [--processes N] [--concurrency M] [--queues a,b] [--burst]
+  rq-stream info [MODULE:APP | --url URL --prefix P] [--json] [--watch]
+  rq-stream enqueue MODULE:APP TASK [--args JSON] [--kwargs JSON] [--queue Q] [--delay S]
+  rq-stream result MODULE:APP JOB_ID [--queue Q] [--wait S]
+  rq-stream dlq MODULE:APP list|show|replay|purge [--queue Q] ...
+
+Exit codes: 0 done; 1 the job failed (result), the user declined, or an unexpected error; 2 bad
+input or Redis unreachable; 3 the job has not finished (result); 78 a worker cannot start.
+"""
 
 from __future__ import annotations
 
 import argparse
+import base64
+import datetime as dt
 import importlib
+import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
+from typing import Any, NoReturn
 
 import anyio
+import structlog
+from redis import exceptions as rex
 
+from . import admin, connection
 from .app import RqStream
-from .errors import RqStreamError
+from .dead_letters import DeadLetter, DeadLetters
+from .errors import (
+    ConfigurationError,
+    ConnectionFailed,
+    JobNotFound,
+    ResultTimeout,
+    RqStreamError,
+    TaskFailed,
+    UnknownTask,
+)
+from .job import Job, outcome
 from .logs import configure_logging
+from .supervisor import (
+    ENV_INDEX,
+    ENV_STATUS_FD,
+    ENV_SUPERVISOR_PID,
+    EXIT_CANNOT_START,
+    RestartBackoff,
+    Supervisor,
+)
+from .task import Task
+from .worker import Worker
+
+log = structlog.get_logger("rq_stream.cli")
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_FINISHED = 3
 
 
 class CliError(Exception):
-    """A user mistake: printed as one line on stderr, exit code 2."""
+    """A user mistake: printed as one line on stderr."""
+
+    exit_code = EXIT_USAGE
 
 
+class CannotStart(CliError):
+    """A worker cannot start (bad import, bad configuration): restarting it cannot help."""
+
+    exit_code = EXIT_CANNOT_START
+
+
+# ---------------------------------------------------------------------- loading the app
 def load_app(target: str) -> RqStream:
     """Import ``module:attribute`` and return the RqStream application it names."""
     module_name, sep, attr = target.partition(":")
@@ -45,55 +100,626 @@ def load_app(target: str) -> RqStream:
     except AttributeError:
         raise CliError(f"module {module_name!r} has no attribute {attr!r}") from None
     if not isinstance(app, RqStream):
-        raise CliError(f"{target} is a {type(app).__name__}, not an RqStream application")
+        raise CliError(f"{target} is not an RqStream application (it is a {type(app).__name__})")
     return app
 
 
-def _worker(args: argparse.Namespace) -> int:
-    from .worker import Worker
-
-    configure_logging(args.log_format, args.log_level)
+def _load(args: argparse.Namespace) -> RqStream:
     app = load_app(args.app)
-    if args.url:
+    if getattr(args, "url", None):
+        connection.validate_url(args.url)
         app.url = args.url
-    queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
-    worker = Worker(app, queues=queues, concurrency=args.concurrency, burst=args.burst,
-                    grace_s=args.grace)  # fmt: skip
-    anyio.run(worker.run)
+    return app
+
+
+def _run_with(app: RqStream, body: Callable[[RqStream], Awaitable[int]]) -> int:
+    """Connect (a clear ConnectionFailed if Redis does not answer), run ``body``, close."""
+
+    async def main() -> int:
+        async with app:
+            return await body(app)
+
+    return anyio.run(main)
+
+
+def _resolve_task(app: RqStream, name: str) -> Task[Any, Any]:
+    """A task by its full name, or by the last part of it when that is unambiguous."""
+    if name in app.tasks:
+        return app.tasks[name]
+    matches = [t for full, t in app.tasks.items() if full.rsplit(".", 1)[-1] == name]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        names = ", ".join(sorted(t.name for t in matches))
+        raise UnknownTask(f"task name {name!r} is ambiguous: give one of {names}")
+    return app.get_task(name)  # raises UnknownTask naming the known tasks
+
+
+# ---------------------------------------------------------------------- worker
+def _worker(args: argparse.Namespace) -> int:
+    configure_logging(args.log_format, args.log_level)
+    status_fd, supervisor_pid = _take_supervisor_env()
+    try:
+        worker = _build_worker(args)
+    except CannotStart as exc:
+        if status_fd is None:
+            raise
+        _tell_supervisor(status_fd, str(exc))
+        return EXIT_CANNOT_START
+    if status_fd is not None:
+        os.close(status_fd)
+    if args.processes > 1:
+        return _supervise(args, worker.app)
+    anyio.run(_run_worker, worker, supervisor_pid)
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rq-stream", description=__doc__)
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _build_worker(args: argparse.Namespace) -> Worker:
+    try:
+        app = _load(args)
+        queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
+        return Worker(app, queues=queues, concurrency=args.concurrency, burst=args.burst,
+                      grace_s=args.grace)  # fmt: skip
+    except (CliError, ConfigurationError, ConnectionFailed) as exc:
+        raise CannotStart(str(exc)) from exc
 
-    w = sub.add_parser("worker", help="run workers for an application")
+
+def _take_supervisor_env() -> tuple[int | None, int | None]:
+    """In a supervised child: the status pipe and the supervisor's pid (removed from the
+    environment so that subprocesses of tasks do not inherit them)."""
+    fd = os.environ.pop(ENV_STATUS_FD, None)
+    pid = os.environ.pop(ENV_SUPERVISOR_PID, None)
+    index = os.environ.get(ENV_INDEX)
+    if index is not None:
+        structlog.contextvars.bind_contextvars(process=int(index))
+    status_fd = int(fd) if fd else None
+    if status_fd is not None:
+        os.set_inheritable(status_fd, False)
+    return status_fd, int(pid) if pid else None
+
+
+def _tell_supervisor(fd: int, message: str) -> None:
+    try:
+        os.write(fd, message.encode())
+    finally:
+        os.close(fd)
+
+
+async def _run_worker(worker: Worker, supervisor_pid: int | None) -> None:
+    if supervisor_pid is None:
+        await worker.run()
+        return
+    await worker.app.connect()  # fail here, outside the task group, if Redis is unreachable
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_watch_supervisor, worker, supervisor_pid)
+        await worker.run()
+        tg.cancel_scope.cancel()
+
+
+async def _watch_supervisor(worker: Worker, supervisor_pid: int, interval_s: float = 1.0) -> None:
+    """Stop gracefully if the supervisor disappears (killed with SIGKILL, say)."""
+    while os.getppid() == supervisor_pid:
+        await anyio.sleep(interval_s)
+    log.warning("the supervisor process is gone; stopping", supervisor_pid=supervisor_pid)
+    worker.request_stop()
+
+
+def _supervise(args: argparse.Namespace, app: RqStream) -> int:
+    _run_with(app, _nothing)  # one clear error now rather than one per child
+    supervisor = Supervisor(
+        _child_command(args),
+        args.processes,
+        burst=args.burst,
+        backoff=RestartBackoff(base_s=args.restart_delay),
+        stop_timeout_s=args.grace + 10.0,
+    )
+    code = anyio.run(supervisor.run)
+    if supervisor.fatal is not None:
+        raise CannotStart(f"a worker process cannot start: {supervisor.fatal}")
+    return code
+
+
+async def _nothing(app: RqStream) -> int:
+    return 0
+
+
+def _child_command(args: argparse.Namespace) -> list[str]:
+    cmd = [sys.executable, "-m", "rq_stream"]
+    if args.debug:
+        cmd.append("--debug")
+    cmd += ["worker", args.app, "--concurrency", str(args.concurrency), "--grace", str(args.grace),
+            "--log-format", args.log_format, "--log-level", args.log_level]  # fmt: skip
+    if args.queues:
+        cmd += ["--queues", args.queues]
+    if args.burst:
+        cmd.append("--burst")
+    if args.url:
+        cmd += ["--url", args.url]
+    return cmd
+
+
+# ---------------------------------------------------------------------- info
+def _info(args: argparse.Namespace) -> int:
+    if args.app:
+        if args.prefix:
+            raise CliError("--prefix is for use without MODULE:APP (the app has its own prefix)")
+        app = _load(args)
+    else:
+        app = RqStream(args.url, prefix=args.prefix or "rqs")
+    show = _json_printer() if args.json else _table_printer(args.watch)
+    if not args.watch:
+        return _run_with(app, lambda a: _info_once(a, show))
+    return _run_with(app, lambda a: _info_watch(a, show, args.interval))
+
+
+async def _info_once(app: RqStream, show: Callable[[admin.Snapshot], None]) -> int:
+    show(await admin.gather(app))
+    return 0
+
+
+async def _info_watch(
+    app: RqStream, show: Callable[[admin.Snapshot], None], interval_s: float
+) -> int:
+    """Refresh until SIGINT/SIGTERM (then exit 0)."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tg:
+
+            async def stop_on_signal() -> None:
+                async for _ in signals:
+                    tg.cancel_scope.cancel()
+
+            tg.start_soon(stop_on_signal)
+            while True:
+                show(await admin.gather(app))
+                await anyio.sleep(interval_s)
+    return 0
+
+
+def _json_printer() -> Callable[[admin.Snapshot], None]:
+    def show(snapshot: admin.Snapshot) -> None:
+        print(json.dumps(snapshot.as_dict()), flush=True)
+
+    return show
+
+
+def _table_printer(watch: bool) -> Callable[[admin.Snapshot], None]:
+    """rich when stdout is a terminal and rich is installed, else a plain aligned table."""
+    if sys.stdout.isatty():
+        try:
+            from rich.console import Console
+        except ImportError:
+            pass
+        else:
+            console = Console()
+
+            def show_rich(snapshot: admin.Snapshot) -> None:
+                if watch:
+                    console.clear()
+                console.print(admin.render_rich(snapshot))
+
+            return show_rich
+
+    def show_plain(snapshot: admin.Snapshot) -> None:
+        print(admin.render_plain(snapshot) + ("\n" if watch else ""), flush=True)
+
+    return show_plain
+
+
+# ---------------------------------------------------------------------- enqueue / result
+def _json_arg(option: str, text: str, kind: type[list[Any]] | type[dict[str, Any]]) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{option} is not valid JSON ({exc}): {text!r}") from None
+    if not isinstance(value, kind):
+        want = "a JSON array, like '[1, 2]'" if kind is list else "a JSON object, like '{\"x\": 1}'"
+        raise CliError(f"{option} must be {want}, got {type(value).__name__}: {text!r}")
+    return value
+
+
+def _enqueue(args: argparse.Namespace) -> int:
+    positional = _json_arg("--args", args.args, list)
+    keywords = _json_arg("--kwargs", args.kwargs, dict)
+    app = _load(args)
+    task = _resolve_task(app, args.task)
+    bound = task.options(job_id=args.job_id, delay_s=args.delay, queue=args.queue)
+
+    async def body(_: RqStream) -> int:
+        job = await bound.enqueue(*positional, **keywords)
+        print(job.id, flush=True)
+        return 0
+
+    return _run_with(app, body)
+
+
+def _to_json(value: Any) -> str:
+    def default(obj: object) -> Any:
+        if isinstance(obj, (dt.datetime, dt.date, dt.time)):
+            return obj.isoformat()
+        if isinstance(obj, (Decimal, uuid.UUID)):
+            return str(obj)
+        if isinstance(obj, bytes):
+            return base64.b64encode(obj).decode()
+        if isinstance(obj, (set, frozenset)):
+            return sorted(obj, key=repr)
+        return repr(obj)
+
+    return json.dumps(value, default=default, ensure_ascii=False)
+
+
+async def _find_queue(app: RqStream, job_id: str) -> str:
+    """The queue holding a record of this job (the default queue first)."""
+    candidates = [app.default_queue, *sorted({t.settings.queue for t in app.tasks.values()})]
+    candidates += await app.known_queues()
+    for queue in dict.fromkeys(candidates):
+        if await app.redis.exists(app.keys.queue(queue).job(job_id)):
+            return queue
+    return app.default_queue
+
+
+async def _result_now(app: RqStream, job: Job[Any]) -> Any:
+    """The outcome if the job has finished; ResultTimeout (saying its status) if not."""
+    found = await app.results.read(job)
+    if found is None:
+        status = (await job.status()).value
+        raise ResultTimeout(f"job {job.id} has not finished: it is {status}")
+    if found[0] == b"N":
+        raise JobNotFound(
+            f"no job {job.id!r} in queue {job.queue!r}: never enqueued there, or its result "
+            "expired (result_ttl_s)"
+        )
+    return outcome(job.id, *found)
+
+
+def _result(args: argparse.Namespace) -> int:
+    app = _load(args)
+
+    async def body(app: RqStream) -> int:
+        job = app.job(args.job_id, args.queue or await _find_queue(app, args.job_id))
+        try:
+            if args.wait is None:
+                value = await _result_now(app, job)
+            else:
+                value = await job.result(timeout_s=args.wait)
+        except TaskFailed as exc:
+            print(f"rq-stream: {exc}", file=sys.stderr)
+            if exc.traceback:
+                print(exc.traceback.rstrip(), file=sys.stderr)
+            return EXIT_FAILED
+        except ResultTimeout as exc:
+            print(f"rq-stream: {exc}", file=sys.stderr)
+            return EXIT_NOT_FINISHED
+        print(_to_json(value), flush=True)
+        return 0
+
+    return _run_with(app, body)
+
+
+# ---------------------------------------------------------------------- dead letters
+def _dlq(args: argparse.Namespace) -> int:
+    app = _load(args)
+    action: Callable[[DeadLetters, argparse.Namespace], Awaitable[int]] = args.action
+
+    async def body(app: RqStream) -> int:
+        return await action(app.dead_letters(args.queue), args)
+
+    return _run_with(app, body)
+
+
+def _letter_dict(letter: DeadLetter, full: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": letter.id,
+        "queue": letter.queue,
+        "job_id": letter.job_id,
+        "task": letter.task,
+        "error_type": letter.exc_type,
+        "message": letter.message,
+        "attempts": letter.attempts,
+        "first_at": letter.first_at.isoformat(),
+        "last_at": letter.last_at.isoformat(),
+        "worker": letter.worker,
+    }
+    if full:
+        out.update(args=letter.args, kwargs=letter.kwargs, traceback=letter.traceback)
+    return out
+
+
+async def _dlq_list(dlq: DeadLetters, args: argparse.Namespace) -> int:
+    letters = await dlq.list(limit=args.limit, newest_first=args.newest)
+    if args.json:
+        print(_to_json([_letter_dict(x, full=False) for x in letters]))
+        return 0
+    total = await dlq.count()
+    print(f"{total} dead letter(s) in queue {dlq.queue!r}" + (":" if letters else ""))
+    rows = [
+        [
+            x.id,
+            x.job_id,
+            x.task or "?",
+            str(x.attempts),
+            x.last_at.strftime("%Y-%m-%d %H:%M:%S"),
+            _short(f"{x.exc_type}: {x.message}", 70),
+        ]
+        for x in letters
+    ]
+    if rows:
+        headers = ("id", "job id", "task", "attempts", "failed at (UTC)", "error")
+        print(admin.plain_table(headers, rows))
+    return 0
+
+
+def _short(text: str, width: int) -> str:
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+async def _dlq_show(dlq: DeadLetters, args: argparse.Namespace) -> int:
+    letter = await dlq.get(args.id)
+    if letter is None:
+        raise CliError(f"no dead letter {args.id!r} in queue {dlq.queue!r} (give its id or job id)")
+    info = _letter_dict(letter, full=True)
+    if args.json:
+        print(_to_json(info))
+        return 0
+    tb = info.pop("traceback")
+    for key, value in info.items():
+        print(f"{key + ':':<11} {_to_json(value) if key in ('args', 'kwargs') else value}")
+    if tb:
+        print("traceback:\n" + tb.rstrip())
+    return 0
+
+
+async def _select(dlq: DeadLetters, args: argparse.Namespace) -> list[DeadLetter]:
+    """The dead letters named by ids, or by --all / --task / --error-type."""
+    filtered = args.all or args.task or args.error_type
+    if args.ids and filtered:
+        raise CliError("give dead-letter ids or --all/--task/--error-type, not both")
+    if args.ids:
+        chosen = []
+        for wanted in args.ids:
+            letter = await dlq.get(wanted)
+            if letter is None:
+                raise CliError(f"no dead letter {wanted!r} in queue {dlq.queue!r}")
+            chosen.append(letter)
+        return chosen
+    if not filtered:
+        raise CliError("say which dead letters: give their ids (or job ids), or --all, "
+                       "--task NAME, --error-type TYPE")  # fmt: skip
+    return [
+        x
+        for x in await dlq.all()
+        if (not args.task or x.task == args.task or (x.task or "").endswith("." + args.task))
+        and (not args.error_type or x.exc_type == args.error_type)
+    ]
+
+
+async def _confirm(verb: str, n: int, queue: str, yes: bool) -> bool:
+    """Ask before touching more than one job; refuse without a terminal unless ``yes``."""
+    if n <= 1 or yes:
+        return True
+    what = f"{n} dead letters of queue {queue!r}"
+    if not sys.stdin.isatty():
+        raise CliError(f"refusing to {verb} {what} without confirmation: stdin is not a "
+                       "terminal; pass --yes to confirm")  # fmt: skip
+    print(f"{verb.capitalize()} {what}? [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = await anyio.to_thread.run_sync(sys.stdin.readline)
+    return answer.strip().lower() in ("y", "yes")
+
+
+async def _dlq_replay(dlq: DeadLetters, args: argparse.Namespace) -> int:
+    return await _dlq_change(dlq, args, "replay", _replay_ids)
+
+
+async def _dlq_purge(dlq: DeadLetters, args: argparse.Namespace) -> int:
+    return await _dlq_change(dlq, args, "purge", _purge_ids)
+
+
+async def _dlq_change(
+    dlq: DeadLetters,
+    args: argparse.Namespace,
+    verb: str,
+    apply: Callable[[DeadLetters, list[str]], Awaitable[int]],
+) -> int:
+    letters = await _select(dlq, args)
+    if not letters:
+        print(f"no dead letters to {verb} in queue {dlq.queue!r}")
+        return 0
+    if not await _confirm(verb, len(letters), dlq.queue, args.yes):
+        print("nothing done", file=sys.stderr)
+        return EXIT_FAILED
+    n = await apply(dlq, [x.id for x in letters])
+    past = {"replay": "replayed", "purge": "purged"}[verb]
+    print(f"{past} {n} dead letter(s) of queue {dlq.queue!r}")
+    return 0
+
+
+async def _replay_ids(dlq: DeadLetters, ids: list[str]) -> int:
+    return sum([await dlq.replay(*ids[i : i + 500]) for i in range(0, len(ids), 500)])
+
+
+async def _purge_ids(dlq: DeadLetters, ids: list[str]) -> int:
+    return sum([await dlq.purge(ids[i : i + 500]) for i in range(0, len(ids), 500)])
+
+
+# ---------------------------------------------------------------------- parser
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _log_level(text: str) -> str:
+    if text.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise argparse.ArgumentTypeError(f"unknown log level {text!r}")
+    return text.upper()
+
+
+def _add_worker(sub: Any, common: argparse.ArgumentParser) -> None:
+    w = sub.add_parser("worker", parents=[common], help="run workers for an application")
     w.add_argument("app", help="MODULE:ATTRIBUTE of the RqStream application")
-    w.add_argument("--concurrency", "-c", type=int, default=10)
+    w.add_argument(
+        "--processes",
+        "-p",
+        type=_positive_int,
+        default=1,
+        help="worker processes, supervised and restarted if they die (default 1)",
+    )
+    w.add_argument(
+        "--concurrency",
+        "-c",
+        type=_positive_int,
+        default=10,
+        help="jobs run at once by each process (default 10)",
+    )
     w.add_argument("--queues", "-q", help="comma-separated queues (default: all of the app's)")
     w.add_argument("--burst", action="store_true", help="exit once the queues are empty")
-    w.add_argument("--grace", type=float, default=25.0, help="seconds running jobs get at stop")
-    w.add_argument("--url", help="Redis URL (default: the app's, or $REDIS_URL)")
+    w.add_argument(
+        "--grace",
+        type=_non_negative,
+        default=25.0,
+        help="seconds running jobs get to finish at stop (default 25)",
+    )
+    w.add_argument(
+        "--restart-delay",
+        type=_non_negative,
+        default=1.0,
+        help="first delay before restarting a dead process; doubles (default 1)",
+    )
     w.add_argument("--log-format", choices=["console", "json"], default="console")
-    w.add_argument("--log-level", default="INFO")
+    w.add_argument("--log-level", type=_log_level, default="INFO")
     w.set_defaults(func=_worker)
+
+
+def _add_info(sub: Any, common: argparse.ArgumentParser) -> None:
+    i = sub.add_parser("info", parents=[common], help="queues, workers and throughput")
+    i.add_argument("app", nargs="?", help="MODULE:ATTRIBUTE (or give --url and --prefix)")
+    i.add_argument("--prefix", help="key prefix, without MODULE:APP (default rqs)")
+    i.add_argument("--json", action="store_true", help="JSON for scripts")
+    i.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    i.add_argument("--interval", type=_non_negative, default=1.0, help="seconds between refreshes")
+    i.set_defaults(func=_info)
+
+
+def _add_jobs(sub: Any, common: argparse.ArgumentParser) -> None:
+    e = sub.add_parser("enqueue", parents=[common], help="enqueue a job; prints its id")
+    e.add_argument("app", help="MODULE:ATTRIBUTE of the RqStream application")
+    e.add_argument("task", help="task name (the full name, or its last part if unambiguous)")
+    e.add_argument("--args", default="[]", help="positional arguments as a JSON array")
+    e.add_argument("--kwargs", default="{}", help="keyword arguments as a JSON object")
+    e.add_argument("--queue", help="override the task's queue")
+    e.add_argument("--delay", type=_non_negative, help="run after this many seconds")
+    e.add_argument("--job-id", help="your own job id (enqueueing it again is a no-op)")
+    e.set_defaults(func=_enqueue)
+
+    r = sub.add_parser("result", parents=[common], help="print a job's result as JSON")
+    r.add_argument("app", help="MODULE:ATTRIBUTE of the RqStream application")
+    r.add_argument("job_id")
+    r.add_argument("--queue", help="the job's queue (default: looked up)")
+    r.add_argument("--wait", type=_non_negative, help="wait up to this many seconds for it")
+    r.set_defaults(func=_result)
+
+
+def _add_dlq(sub: Any, common: argparse.ArgumentParser) -> None:
+    d = sub.add_parser("dlq", parents=[common], help="list, show, replay or purge dead letters")
+    d.add_argument("app", help="MODULE:ATTRIBUTE of the RqStream application")
+    d.set_defaults(func=_dlq)
+    shared = argparse.ArgumentParser(add_help=False, parents=[common])
+    shared.add_argument("--queue", help="the queue (default: the app's default queue)")
+    actions = d.add_subparsers(dest="dlq_action", required=True)
+    ls = actions.add_parser("list", parents=[shared], help="the oldest dead letters first")
+    ls.add_argument("--limit", type=_positive_int, default=20)
+    ls.add_argument("--newest", action="store_true", help="newest first")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(action=_dlq_list)
+    show = actions.add_parser("show", parents=[shared], help="one dead letter in full")
+    show.add_argument("id", help="dead-letter id or job id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(action=_dlq_show)
+    for name, fn in (("replay", _dlq_replay), ("purge", _dlq_purge)):
+        p = actions.add_parser(name, parents=[shared], help=f"{name} dead letters")
+        p.add_argument("ids", nargs="*", help="dead-letter ids or job ids")
+        p.add_argument("--all", action="store_true", help="every dead letter of the queue")
+        p.add_argument("--task", help="only dead letters of this task")
+        p.add_argument("--error-type", help="only dead letters with this exception type")
+        p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+        p.set_defaults(action=fn)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rq-stream", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks")  # fmt: skip
+    common.add_argument("--url", default=argparse.SUPPRESS,
+                        help="Redis URL (default: the app's, or $REDIS_URL)")  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_worker(sub, common)
+    _add_info(sub, common)
+    _add_jobs(sub, common)
+    _add_dlq(sub, common)
+    parser.set_defaults(url=None)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> NoReturn:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+# ---------------------------------------------------------------------- main
+def _innermost(exc: BaseException) -> BaseException:
+    """The one error inside (nested) single-member exception groups from task groups."""
+    inner: Sequence[BaseException] | None = getattr(exc, "exceptions", None)
+    while inner is not None and len(inner) == 1:
+        exc = inner[0]
+        inner = getattr(exc, "exceptions", None)
+    return exc
+
+
+def _report(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(exc)
+    exc = _innermost(exc)
+    if isinstance(exc, CliError):
+        message, code = str(exc), exc.exit_code
+    elif isinstance(exc, RqStreamError):
+        message, code = str(exc), EXIT_USAGE
+    elif isinstance(exc, (rex.RedisError, OSError)):
+        message, code = f"Redis command failed: {type(exc).__name__}: {exc}", EXIT_USAGE
+    elif isinstance(exc, KeyboardInterrupt):
+        return 130
+    else:
+        message = f"unexpected error: {type(exc).__name__}: {exc}"
+        code = EXIT_FAILED
+        if not debug:
+            message += " (run with --debug for the traceback)"
+    print(f"rq-stream: error: {message}", file=sys.stderr)
+    return code
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit code."""
+    args = build_parser().parse_args(argv)
     try:
-        code = args.func(args)
-    except (CliError, RqStreamError) as exc:
-        if args.debug:
-            raise
-        print(f"rq-stream: error: {exc}", file=sys.stderr)
-        code = 2
-    except KeyboardInterrupt:
-        code = 130
-    sys.exit(code)
+        return int(args.func(args))
+    except (Exception, KeyboardInterrupt) as exc:
+        return _report(exc, args.debug)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    sys.exit(run(argv))
 
 
 if __name__ == "__main__":

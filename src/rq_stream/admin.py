@@ -1,0 +1,298 @@
+"""What ``rq-stream info`` shows: per queue the backlog, jobs in flight, delayed, dead letters,
+live workers and recent throughput; and the live workers themselves.
+
+    snapshot = await gather(app)
+    print(json.dumps(snapshot.as_dict()))      # for scripts
+    print(render_plain(snapshot))              # for people (or render_rich with rich installed)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from redis import exceptions as rex
+
+from . import codec
+from .connection import describe
+from .errors import RqStreamError
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from .app import RqStream
+
+WINDOW_MINUTES = 10
+"""The per-minute buckets of the stats hash are kept this long (see scripts/lib/finish.lua)."""
+
+COUNTERS = ("completed", "retried", "dead")
+
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    """Jobs finished recently, from the per-minute buckets of a queue's stats hash."""
+
+    last_1m: int = 0
+    """Completed in about the last 60 s (the current minute plus the prorated previous one)."""
+    last_10m: int = 0
+    per_minute: list[int] = field(default_factory=list)
+    """Completed per minute, oldest first, the current (partial) minute last."""
+    retried_10m: int = 0
+    dead_10m: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    name: str
+    backend: str
+    backlog: int = 0
+    in_flight: int = 0
+    delayed: int = 0
+    dead: int = 0
+    workers: int = 0
+    totals: dict[str, int] = field(default_factory=dict)
+    """All-time counters: completed, retried, dead."""
+    throughput: Throughput = field(default_factory=Throughput)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    name: str
+    host: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    in_flight: int
+    completed: int
+    failed: int
+    uptime_s: float
+    last_seen_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    url: str
+    prefix: str
+    at: datetime
+    queues: list[QueueInfo]
+    workers: list[WorkerInfo]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["at"] = self.at.isoformat()
+        return out
+
+
+# ---------------------------------------------------------------------- gathering
+async def gather(app: RqStream) -> Snapshot:
+    """Read everything ``info`` shows (a handful of round trips, no key scans)."""
+    now_ms = await _server_ms(app)
+    names = set(await app.known_queues())
+    names.update(t.settings.queue for t in app.tasks.values())
+    names.update(app.queues)
+    workers = await live_workers(app, now_ms)
+    queues = [await queue_info(app, q, workers, now_ms) for q in sorted(names)]
+    at = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc)
+    return Snapshot(describe(app.url), app.prefix, at, queues, workers)
+
+
+async def _server_ms(app: RqStream) -> int:
+    seconds, micros = await app.redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+async def live_workers(app: RqStream, now_ms: int) -> list[WorkerInfo]:
+    """Workers whose heartbeat key has not expired."""
+    entries = await app.redis.zrange(app.keys.workers, 0, -1, withscores=True)
+    if not entries:
+        return []
+    async with app.redis.pipeline(transaction=False) as p:
+        for name, _score in entries:
+            p.get(app.keys.worker(name.decode()))
+        raws = await p.execute()
+    out: list[WorkerInfo] = []
+    for (name, score), raw in zip(entries, raws, strict=True):
+        if raw is not None:
+            out.append(_worker_info(name.decode(), raw, now_ms, float(score)))
+    return out
+
+
+def _worker_info(name: str, raw: bytes, now_ms: int, seen_ms: float) -> WorkerInfo:
+    try:
+        info: dict[str, Any] = codec.loads(raw)
+    except Exception:  # a foreign or newer format: still a live worker
+        info = {}
+    return WorkerInfo(
+        name=name,
+        host=str(info.get("host", "?")),
+        pid=int(info.get("pid", 0)),
+        queues=[str(q) for q in info.get("queues", [])],
+        concurrency=int(info.get("concurrency", 0)),
+        in_flight=int(info.get("in_flight", 0)),
+        completed=int(info.get("completed", 0)),
+        failed=int(info.get("failed", 0)),
+        uptime_s=max(0.0, now_ms / 1000 - float(info.get("started_at", now_ms / 1000))),
+        last_seen_s=max(0.0, (now_ms - seen_ms) / 1000),
+    )
+
+
+async def queue_info(
+    app: RqStream, queue: str, workers: Sequence[WorkerInfo], now_ms: int
+) -> QueueInfo:
+    backend = app.queue_config(queue).backend
+    serving = sum(1 for w in workers if queue in w.queues)
+    stats = await app.redis.hgetall(app.keys.queue(queue).stats)
+    totals, throughput = _stats(stats, now_ms)
+    try:
+        c = await app.backend(queue).counts(queue)
+    except (RqStreamError, rex.ResponseError) as exc:
+        return QueueInfo(queue, backend, workers=serving, totals=totals, throughput=throughput,
+                         error=str(exc))  # fmt: skip
+    return QueueInfo(
+        name=queue,
+        backend=backend,
+        backlog=c.backlog,
+        in_flight=c.in_flight,
+        delayed=c.delayed,
+        dead=c.dead,
+        workers=serving,
+        totals=totals,
+        throughput=throughput,
+    )
+
+
+def _stats(raw: dict[bytes, bytes], now_ms: int) -> tuple[dict[str, int], Throughput]:
+    totals = {name: 0 for name in COUNTERS}
+    buckets: dict[str, dict[int, int]] = {name: {} for name in COUNTERS}
+    for key, value in raw.items():
+        name, _, minute = key.decode().partition(":")
+        if name not in totals:
+            continue
+        if minute:
+            buckets[name][int(minute)] = int(value)
+        else:
+            totals[name] = int(value)
+    return totals, throughput(buckets, now_ms)
+
+
+def throughput(buckets: dict[str, dict[int, int]], now_ms: int) -> Throughput:
+    """Recent counts from per-minute buckets (``minute = epoch_ms // 60000``)."""
+    current = now_ms // 60000
+    window = range(current - WINDOW_MINUTES + 1, current + 1)
+    completed = buckets.get("completed", {})
+    per_minute = [completed.get(m, 0) for m in window]
+    into_minute = (now_ms % 60000) / 60000
+    last_1m = per_minute[-1] + round(per_minute[-2] * (1 - into_minute))
+
+    def total(name: str) -> int:
+        return sum(buckets.get(name, {}).get(m, 0) for m in window)
+
+    return Throughput(
+        last_1m=last_1m,
+        last_10m=sum(per_minute),
+        per_minute=per_minute,
+        retried_10m=total("retried"),
+        dead_10m=total("dead"),
+    )
+
+
+# ---------------------------------------------------------------------- rendering
+QUEUE_COLUMNS = ("queue", "backend", "backlog", "in flight", "delayed", "dead letters",
+                 "workers", "done 1m", "done 10m", "retried 10m", "dead 10m")  # fmt: skip
+WORKER_COLUMNS = ("worker", "pid", "queues", "concurrency", "in flight", "completed", "failed",
+                  "uptime", "last seen")  # fmt: skip
+
+
+def queue_rows(snapshot: Snapshot) -> list[list[str]]:
+    rows = []
+    for q in snapshot.queues:
+        t = q.throughput
+        if q.error is not None:
+            rows.append([q.name, q.backend, f"error: {q.error}", *[""] * 8])
+            continue
+        numbers = (q.backlog, q.in_flight, q.delayed, q.dead, q.workers, t.last_1m, t.last_10m,
+                   t.retried_10m, t.dead_10m)  # fmt: skip
+        rows.append([q.name, q.backend, *(f"{n:,}" for n in numbers)])
+    return rows
+
+
+def worker_rows(snapshot: Snapshot) -> list[list[str]]:
+    return [
+        [
+            w.name,
+            str(w.pid),
+            ",".join(w.queues),
+            str(w.concurrency),
+            f"{w.in_flight:,}",
+            f"{w.completed:,}",
+            f"{w.failed:,}",
+            _duration(w.uptime_s),
+            f"{_duration(w.last_seen_s)} ago",
+        ]
+        for w in snapshot.workers
+    ]
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def title(snapshot: Snapshot) -> str:
+    stamp = snapshot.at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"rq_stream at {snapshot.url}, prefix {snapshot.prefix!r}, {stamp}"
+
+
+def plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Columns aligned with spaces; numbers (and their headers) right-aligned."""
+    table = [list(headers), *(list(r) for r in rows)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
+    numeric = [i > 0 and all(_numeric(r[i]) for r in table[1:]) for i in range(len(headers))]
+    lines = []
+    for row in table:
+        cells = [
+            c.rjust(w) if num else c.ljust(w)
+            for c, w, num in zip(row, widths, numeric, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _numeric(cell: str) -> bool:
+    return cell.replace(",", "").isdigit() or cell == ""
+
+
+def render_plain(snapshot: Snapshot) -> str:
+    parts = [title(snapshot), ""]
+    if snapshot.queues:
+        parts.append(plain_table(QUEUE_COLUMNS, queue_rows(snapshot)))
+    else:
+        parts.append("no queues yet (nothing was enqueued and no worker started)")
+    parts += ["", f"{len(snapshot.workers)} worker(s) alive"]
+    if snapshot.workers:
+        parts.append(plain_table(WORKER_COLUMNS, worker_rows(snapshot)))
+    return "\n".join(parts)
+
+
+def render_rich(snapshot: Snapshot) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+
+    queues = Table(title=title(snapshot), title_justify="left")
+    for i, name in enumerate(QUEUE_COLUMNS):
+        queues.add_column(name, justify="left" if i < 2 else "right")
+    for row in queue_rows(snapshot):
+        queues.add_row(*row)
+    workers = Table(title=f"{len(snapshot.workers)} worker(s) alive", title_justify="left")
+    for i, name in enumerate(WORKER_COLUMNS):
+        workers.add_column(name, justify="left" if i in (0, 2) else "right")
+    for row in worker_rows(snapshot):
+        workers.add_row(*row)
+    return Group(queues, workers)
