@@ -4,7 +4,7 @@ against the function's own signature; job options go through ``.options(...)``, 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
@@ -47,6 +47,15 @@ class Task(Generic[P, R]):
         self.settings = options
         self.is_async = inspect.iscoroutinefunction(fn)
         self.signature = inspect.signature(fn)
+        self._positional = _plain_positional(self.signature)
+
+    def fits(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
+        """Cheap check for the common call shape (positional arguments only, plain parameters);
+        False means "not sure": bind the signature to know."""
+        if self._positional is None or kwargs:
+            return False
+        required, total = self._positional
+        return required <= len(args) <= total
 
     def __repr__(self) -> str:
         return f"Task({self.name!r}, queue={self.settings.queue!r})"
@@ -56,6 +65,8 @@ class Task(Generic[P, R]):
 
     def check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Raise :class:`EnqueueError` if the arguments do not fit the function."""
+        if self.fits(args, kwargs):
+            return
         try:
             self.signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -91,6 +102,15 @@ class Task(Generic[P, R]):
         if job_id is not None and (not job_id or len(job_id) > 256):
             raise EnqueueError("job_id must be a non-empty string of at most 256 characters")
         return BoundTask(self, JobOptions(job_id, delay_s, at, queue, result_ttl_s))
+
+
+def _plain_positional(sig: inspect.Signature) -> tuple[int, int] | None:
+    """(required, total) when every parameter is positional-or-keyword; None otherwise."""
+    params = list(sig.parameters.values())
+    if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
+        return None
+    required = sum(1 for p in params if p.default is inspect.Parameter.empty)
+    return required, len(params)
 
 
 class BoundTask(Generic[P, R]):

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import anyio
 import structlog
-from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..backends.base import Backend, Completion
+from .channel import Outbox
 from .resilience import Outage
 
 log = structlog.get_logger("rq_stream.worker")
@@ -27,20 +26,10 @@ class Completer:
         self._release = release
         self.lost = 0
 
-    async def run(self, receive: MemoryObjectReceiveStream[Completion]) -> None:
-        """Flush until the stream is closed and drained (graceful stop flushes everything)."""
-        async with receive:
-            while True:
-                try:
-                    batch = [await receive.receive()]
-                except anyio.EndOfStream:
-                    return
-                while len(batch) < MAX_BATCH:
-                    try:
-                        batch.append(receive.receive_nowait())
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
-                await self._flush(batch)
+    async def run(self, outbox: Outbox[Completion]) -> None:
+        """Flush until the outbox is closed and empty (a graceful stop flushes everything)."""
+        while batch := await outbox.take(MAX_BATCH):
+            await self._flush(batch)
 
     async def _flush(self, batch: list[Completion]) -> None:
         by_queue: dict[str, list[Completion]] = {}

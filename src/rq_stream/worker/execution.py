@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.lowlevel import checkpoint
 
 from .. import codec, ratelimit
 from ..backends.base import Completion, Delivery
 from ..errors import SerializationError
 from ..task import Task
+from .channel import Channel, Outbox
 from .policy import ArgumentError, ResultNotSerializable, TaskTimeout, decide
 from .resilience import Outage
 
@@ -47,65 +48,54 @@ def current_job() -> JobContext | None:
 class Executor:
     def __init__(self, worker: Worker) -> None:
         self.w = worker
-        self._scopes: dict[str, anyio.CancelScope] = {}
         self._limiter = anyio.CapacityLimiter(min(worker.concurrency, 200))
 
-    def running_scopes(self) -> list[anyio.CancelScope]:
-        return list(self._scopes.values())
+    async def loop(self, jobs: Channel[Delivery], done: Outbox[Completion]) -> None:
+        """Run jobs until the channel closes. Cancelled (grace over, forced exit) mid-job, the
+        job is handed back before the cancellation goes on."""
+        ran = 0
+        while (d := await jobs.get()) is not None:
+            if self.w.stopping:
+                await self.hand_back(d)
+                continue
+            try:
+                await self.run_one(d, done)
+            except anyio.get_cancelled_exc_class():
+                await self.hand_back(d)
+                raise
+            ran += 1
+            if ran % 32 == 0:  # jobs that never await must not starve the fetcher and completer
+                await checkpoint()
 
-    async def loop(
-        self, jobs: MemoryObjectReceiveStream[Delivery], done: MemoryObjectSendStream[Completion]
-    ) -> None:
-        async with jobs:
-            async for d in jobs:
-                if self.w.stopping:
-                    await self.hand_back(d)
-                else:
-                    await self.run_one(d, done)
-
-    async def run_one(self, d: Delivery, done: MemoryObjectSendStream[Completion]) -> None:
+    async def run_one(self, d: Delivery, done: Outbox[Completion]) -> None:
         assert d.envelope is not None
         task = self.w.app.tasks[d.envelope.task]
         # Rate-limit gate (rq_stream.ratelimit): over the limit, the job is deferred, not run.
         if task.settings.rate_limit is not None and not await ratelimit.admit(self.w, task, d):
             return
-        failure: Exception | None = None
-        value: Any = None
-        scope = anyio.CancelScope()
-        self._scopes[d.token] = scope
         token = _current.set(JobContext(d.job_id, task.name, d.queue, d.attempt, self.w.name))
         try:
-            with scope:
-                try:
-                    value = await self._invoke(task, d)
-                except Exception as exc:
-                    failure = exc
-        except anyio.get_cancelled_exc_class():
-            await self.hand_back(d)  # forced exit: give the job back, then keep cancelling
-            raise
+            value = await self._invoke(task, d)
+            done.put(Completion(d, codec.dumps(value)))
+            return
+        except SerializationError as exc:
+            failure: Exception = ResultNotSerializable(f"the return value of {task.name!r}: {exc}")
+        except Exception as exc:
+            failure = exc
         finally:
             _current.reset(token)
-            del self._scopes[d.token]
-        if scope.cancelled_caught:
-            await self.hand_back(d)  # grace period over
-            return
-        if failure is None:
-            try:
-                done.send_nowait(Completion(d, codec.dumps(value)))
-                return
-            except SerializationError as exc:
-                failure = ResultNotSerializable(f"the return value of {task.name!r}: {exc}")
         await self._failed(task, d, failure)
 
     async def _invoke(self, task: Task[Any, Any], d: Delivery) -> Any:
         env = d.envelope
         assert env is not None
-        try:
-            task.signature.bind(*env.args, **env.kwargs)
-        except TypeError as exc:
-            raise ArgumentError(
-                f"arguments do not fit task {task.name!r}{task.signature}: {exc}"
-            ) from None
+        if not task.fits(env.args, env.kwargs):
+            try:
+                task.signature.bind(*env.args, **env.kwargs)
+            except TypeError as exc:
+                raise ArgumentError(
+                    f"arguments do not fit task {task.name!r}{task.signature}: {exc}"
+                ) from None
         timeout_s = task.settings.timeout_s
         if timeout_s is None:
             return await self._call(task, env.args, env.kwargs)

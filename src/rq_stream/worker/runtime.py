@@ -10,7 +10,6 @@ cancels everything at once: whatever was not acked stays pending and is reclaime
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import socket
@@ -22,12 +21,12 @@ from typing import Any
 
 import anyio
 import structlog
-from anyio.streams.memory import MemoryObjectSendStream
 
 from .. import codec, connection
 from ..app import RqStream
 from ..backends.base import Backend, Completion, Delivery, Failure
 from ..errors import ConfigurationError, EnvelopeError
+from .channel import Channel, Outbox
 from .completer import Completer
 from .execution import Executor
 from .resilience import Outage
@@ -129,22 +128,27 @@ class Worker:
             backends={q: b.kind for q, b in self.backends.items()},
             lease_ms=self.leases_ms,
         )
-        jobs_send, jobs_recv = anyio.create_memory_object_stream[Delivery](self.capacity)
-        done_send, done_recv = anyio.create_memory_object_stream[Completion](math.inf)
+        jobs: Channel[Delivery] = Channel()
+        done: Outbox[Completion] = Outbox()
         completer = Completer(self.backends, self._release_completed)
         async with anyio.create_task_group() as outer:
             if self.handle_signals:
                 outer.start_soon(self._watch_signals, outer.cancel_scope)
             outer.start_soon(self._heartbeat)
             outer.start_soon(self._renew)
-            outer.start_soon(self._grace_timer)
             async with anyio.create_task_group() as finishing:
-                finishing.start_soon(completer.run, done_recv)
-                async with done_send, anyio.create_task_group() as executors:
-                    for _ in range(self.concurrency):
-                        executors.start_soon(self._executor.loop, jobs_recv.clone(), done_send)
-                    jobs_recv.close()
-                    await self._intake(jobs_send)
+                finishing.start_soon(completer.run, done)
+                try:
+                    async with anyio.create_task_group() as executors:
+                        outer.start_soon(self._grace_timer, executors.cancel_scope)
+                        for _ in range(self.concurrency):
+                            executors.start_soon(self._executor.loop, jobs, done)
+                        await self._intake(jobs)
+                finally:
+                    # Grace over (or forced exit): what no executor started goes back at once.
+                    for d in jobs.drain():
+                        await self._executor.hand_back(d)
+                    done.close()
             outer.cancel_scope.cancel()
         await self._leave()
         self.log.info(
@@ -156,55 +160,56 @@ class Worker:
         )
 
     # ------------------------------------------------------------------ intake
-    async def _intake(self, send: MemoryObjectSendStream[Delivery]) -> None:
-        async with send, anyio.create_task_group() as tg:
-            for q in self.queues:
-                tg.start_soon(self._fetch_loop, q, send.clone())
-                tg.start_soon(self._reclaim_loop, q, send.clone())
-                tg.start_soon(self._delayed_loop, q)
-            if self.burst:
-                tg.start_soon(self._burst_watch)
-            await self._stopping.wait()
-            tg.cancel_scope.cancel()
+    async def _intake(self, jobs: Channel[Delivery]) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                for q in self.queues:
+                    tg.start_soon(self._fetch_loop, q, jobs)
+                    tg.start_soon(self._reclaim_loop, q, jobs)
+                    tg.start_soon(self._delayed_loop, q)
+                if self.burst:
+                    tg.start_soon(self._burst_watch)
+                await self._stopping.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            jobs.close()
 
-    async def _fetch_loop(self, queue: str, send: MemoryObjectSendStream[Delivery]) -> None:
+    async def _fetch_loop(self, queue: str, jobs: Channel[Delivery]) -> None:
         backend = self.backends[queue]
         block_ms = 200 if self.burst else self.app.connection_settings.block_ms
         outage = Outage("fetching jobs", queue=queue)
-        async with send:
-            while True:
-                count = await self._wait_free()
-                try:
-                    got = await backend.fetch(queue, count, block_ms)
-                    outage.recovered()
-                except outage.errors as exc:
-                    await outage.failed(exc)
-                    continue
-                await self._admit(queue, got, send)
+        while True:
+            count = await self._wait_free()
+            try:
+                got = await backend.fetch(queue, count, block_ms)
+                outage.recovered()
+            except outage.errors as exc:
+                await outage.failed(exc)
+                continue
+            await self._admit(queue, got, jobs)
 
-    async def _reclaim_loop(self, queue: str, send: MemoryObjectSendStream[Delivery]) -> None:
+    async def _reclaim_loop(self, queue: str, jobs: Channel[Delivery]) -> None:
         backend = self.backends[queue]
         lease_ms = self.leases_ms[queue]
         interval = self.reclaim_interval_s or min(lease_ms / 2000, 5.0)
         outage = Outage("reclaiming stalled jobs", queue=queue)
-        async with send:
-            while True:
-                if self._free > 0:
-                    try:
-                        got = await backend.reclaim(queue, lease_ms, self._free)
-                        outage.recovered()
-                    except outage.errors as exc:
-                        await outage.failed(exc)
-                        continue
-                    if got:
-                        self.log.warning(
-                            "reclaimed jobs whose worker went silent longer than the lease",
-                            queue=queue,
-                            count=len(got),
-                            lease_ms=lease_ms,
-                        )
-                        await self._admit(queue, got, send)
-                await anyio.sleep(interval)
+        while True:
+            if self._free > 0:
+                try:
+                    got = await backend.reclaim(queue, lease_ms, self._free)
+                    outage.recovered()
+                except outage.errors as exc:
+                    await outage.failed(exc)
+                    continue
+                if got:
+                    self.log.warning(
+                        "reclaimed jobs whose worker went silent longer than the lease",
+                        queue=queue,
+                        count=len(got),
+                        lease_ms=lease_ms,
+                    )
+                    await self._admit(queue, got, jobs)
+            await anyio.sleep(interval)
 
     async def _delayed_loop(self, queue: str) -> None:
         backend = self.backends[queue]
@@ -240,9 +245,7 @@ class Worker:
                 self.request_stop()
                 return
 
-    async def _admit(
-        self, queue: str, got: list[Delivery], send: MemoryObjectSendStream[Delivery]
-    ) -> None:
+    async def _admit(self, queue: str, got: list[Delivery], jobs: Channel[Delivery]) -> None:
         """Decode, count the attempt (atomically in Redis), then hand to the executors."""
         if not got:
             return
@@ -284,7 +287,7 @@ class Worker:
                     )
         for d in runnable:
             if d.attempt > 0:
-                await send.send(d)
+                jobs.put(d)
 
     def _prepare(self, d: Delivery) -> Failure | None:
         """Decode a delivery; the failure if it cannot run on this worker."""
@@ -417,14 +420,12 @@ class Worker:
                 self.log.warning("could not deregister the worker", error=str(exc))
 
     # ------------------------------------------------------------------ stopping
-    async def _grace_timer(self) -> None:
+    async def _grace_timer(self, executors: anyio.CancelScope) -> None:
         await self._stopping.wait()
         await anyio.sleep(self.grace_s)
-        running = self._executor.running_scopes()
-        if running:
-            self.log.warning("grace period over; cancelling running jobs", count=len(running))
-        for scope in running:
-            scope.cancel()
+        if self.in_flight:
+            self.log.warning("grace period over; cancelling running jobs", count=self.in_flight)
+        executors.cancel()
 
     async def _watch_signals(self, scope: anyio.CancelScope) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
