@@ -201,7 +201,7 @@ def test_info_counts_workers_and_throughput(cli: Cli, procs: Any, redis_url: str
     lines = table.splitlines()
     assert lines[0].startswith(f"rq_stream at {redis_url}, prefix '{prefix}'")
     header = next(line for line in lines if line.startswith("queue "))
-    assert header.split()[:4] == ["queue", "backend", "backlog", "in"]
+    assert header.split()[:4] == ["queue", "backend", "backlog", "running"]
     row = next(line for line in lines if line.startswith("default "))
     assert row.split()[:7] == ["default", "streams", "0", "0", "1", "1", "1"]
     assert "1 worker(s) alive" in table
@@ -292,3 +292,44 @@ def test_dlq_list_show_replay_purge(cli: Cli, redis_url: str, prefix: str) -> No
     code, out, err = run_with_tty(["dlq", APP, "purge", "--error-type", "ValueError"], env, "y")
     assert (code, out.strip()) == (0, "purged 3 dead letter(s) of queue 'default'"), err
     assert ok(cli("dlq", APP, "list")) == "0 dead letter(s) in queue 'default'"
+
+
+# ---------------------------------------------------------------------- info rendering (in-process)
+def test_throughput_from_minute_buckets() -> None:
+    from rq_stream.admin import throughput
+
+    now_ms = 1000 * 60_000 + 15_000  # a quarter into minute 1000
+    buckets = {"completed": {1000: 5, 999: 40, 991: 7, 990: 100}, "dead": {999: 2, 980: 9}}
+    t = throughput(buckets, now_ms)
+    assert t.last_1m == 5 + 30  # the current minute plus 3/4 of the previous one
+    assert t.last_10m == 5 + 40 + 7  # minute 990 is out of the window
+    assert t.per_minute == [7, 0, 0, 0, 0, 0, 0, 0, 40, 5]
+    assert (t.dead_10m, t.retried_10m) == (2, 0)
+
+
+def test_tables_plain_and_rich() -> None:
+    import datetime as dt
+
+    from rich.console import Console
+
+    from rq_stream.admin import QueueInfo, Snapshot, WorkerInfo, render_plain, render_rich
+
+    snapshot = Snapshot(
+        url="redis://h:6379/0",
+        prefix="p",
+        at=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+        queues=[QueueInfo("default", "streams", backlog=12_345, dead=2, workers=1)],
+        workers=[WorkerInfo("host:1:abc", "host", 1, ["default"], 10, 3, 7, 0, 3700.0, 1.0)],
+    )
+    plain = render_plain(snapshot).splitlines()
+    assert plain[0] == "rq_stream at redis://h:6379/0, prefix 'p', 2024-01-01 00:00:00 UTC"
+    assert plain[3].split() == ["default", "streams", "12,345", "0", "0", "2", "1", "0", "0", "0",
+                                "0"]  # fmt: skip
+    assert plain[5] == "1 worker(s) alive"
+    assert plain[7].split() == ["host:1:abc", "1", "default", "10", "3", "7", "0", "1h01m",
+                                "1s", "ago"]  # fmt: skip
+    console = Console(record=True, width=150)
+    console.print(render_rich(snapshot))
+    text = console.export_text()
+    assert "12,345" in text
+    assert "host:1:abc" in text

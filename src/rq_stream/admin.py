@@ -200,9 +200,9 @@ def throughput(buckets: dict[str, dict[int, int]], now_ms: int) -> Throughput:
 
 
 # ---------------------------------------------------------------------- rendering
-QUEUE_COLUMNS = ("queue", "backend", "backlog", "in flight", "delayed", "dead letters",
-                 "workers", "done 1m", "done 10m", "retried 10m", "dead 10m")  # fmt: skip
-WORKER_COLUMNS = ("worker", "pid", "queues", "concurrency", "in flight", "completed", "failed",
+QUEUE_COLUMNS = ("queue", "backend", "backlog", "running", "delayed", "dead letters",
+                 "workers", "done/1m", "done/10m", "retried/10m", "dead/10m")  # fmt: skip
+WORKER_COLUMNS = ("worker", "pid", "queues", "concurrency", "running", "completed", "failed",
                   "uptime", "last seen")  # fmt: skip
 
 
@@ -282,17 +282,23 @@ def render_plain(snapshot: Snapshot) -> str:
 
 
 def render_rich(snapshot: Snapshot) -> RenderableType:
+    from rich import box
     from rich.console import Group
     from rich.table import Table
 
-    queues = Table(title=title(snapshot), title_justify="left")
-    for i, name in enumerate(QUEUE_COLUMNS):
-        queues.add_column(name, justify="left" if i < 2 else "right")
+    def table(heading: str, columns: Sequence[str], left: set[int]) -> Table:
+        t = Table(title=heading, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        for i, name in enumerate(columns):
+            t.add_column(name, justify="left" if i in left else "right", no_wrap=i == 0)
+        return t
+
+    queues = table(title(snapshot), QUEUE_COLUMNS, {0, 1})
     for row in queue_rows(snapshot):
         queues.add_row(*row)
-    workers = Table(title=f"{len(snapshot.workers)} worker(s) alive", title_justify="left")
-    for i, name in enumerate(WORKER_COLUMNS):
-        workers.add_column(name, justify="left" if i in (0, 2) else "right")
+    heading = f"{len(snapshot.workers)} worker(s) alive"
+    if not snapshot.workers:
+        return Group(queues, heading)
+    workers = table(heading, WORKER_COLUMNS, {0, 2})
     for row in worker_rows(snapshot):
         workers.add_row(*row)
     return Group(queues, workers)

@@ -13,6 +13,7 @@ input or Redis unreachable; 3 the job has not finished (result); 78 a worker can
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import datetime as dt
 import importlib
@@ -150,8 +151,24 @@ def _worker(args: argparse.Namespace) -> int:
         os.close(status_fd)
     if args.processes > 1:
         return _supervise(args, worker.app)
+    _stop_on_early_sigterm(worker)
     anyio.run(_run_worker, worker, supervisor_pid)
     return 0
+
+
+def _stop_on_early_sigterm(worker: Worker) -> None:
+    """A SIGTERM before the worker installs its own handlers (while it connects) is a graceful
+    stop too, not death by the default handler."""
+
+    def handler(signum: int, frame: object) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            worker.request_stop()
+        else:
+            loop.call_soon_threadsafe(worker.request_stop)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _build_worker(args: argparse.Namespace) -> Worker:
@@ -246,22 +263,20 @@ def _info(args: argparse.Namespace) -> int:
         app = _load(args)
     else:
         app = RqStream(args.url, prefix=args.prefix or "rqs")
-    show = _json_printer() if args.json else _table_printer(args.watch)
+    display = _Display(json_lines=args.json, watch=args.watch)
     if not args.watch:
-        return _run_with(app, lambda a: _info_once(a, show))
-    return _run_with(app, lambda a: _info_watch(a, show, args.interval))
+        return _run_with(app, lambda a: _info_once(a, display))
+    return _run_with(app, lambda a: _info_watch(a, display, args.interval))
 
 
-async def _info_once(app: RqStream, show: Callable[[admin.Snapshot], None]) -> int:
-    show(await admin.gather(app))
+async def _info_once(app: RqStream, display: _Display) -> int:
+    display.show(await admin.gather(app))
     return 0
 
 
-async def _info_watch(
-    app: RqStream, show: Callable[[admin.Snapshot], None], interval_s: float
-) -> int:
+async def _info_watch(app: RqStream, display: _Display, interval_s: float) -> int:
     """Refresh until SIGINT/SIGTERM (then exit 0)."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with display, anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with anyio.create_task_group() as tg:
 
             async def stop_on_signal() -> None:
@@ -270,39 +285,49 @@ async def _info_watch(
 
             tg.start_soon(stop_on_signal)
             while True:
-                show(await admin.gather(app))
+                display.show(await admin.gather(app))
                 await anyio.sleep(interval_s)
     return 0
 
 
-def _json_printer() -> Callable[[admin.Snapshot], None]:
-    def show(snapshot: admin.Snapshot) -> None:
-        print(json.dumps(snapshot.as_dict()), flush=True)
+class _Display:
+    """JSON lines; or a table: rich (redrawn in place with --watch) when stdout is a terminal
+    and rich is installed, else plain aligned text."""
 
-    return show
+    def __init__(self, *, json_lines: bool, watch: bool) -> None:
+        self.json_lines = json_lines
+        self.watch = watch
+        self.live: Any = None
+        self.console: Any = None
+        if not json_lines and sys.stdout.isatty():
+            try:
+                from rich.console import Console
+            except ImportError:
+                pass
+            else:
+                self.console = Console()
 
+    def show(self, snapshot: admin.Snapshot) -> None:
+        if self.json_lines:
+            print(json.dumps(snapshot.as_dict()), flush=True)
+        elif self.console is None:
+            print(admin.render_plain(snapshot) + ("\n" if self.watch else ""), flush=True)
+        elif not self.watch:
+            self.console.print(admin.render_rich(snapshot))
+        elif self.live is None:
+            from rich.live import Live
 
-def _table_printer(watch: bool) -> Callable[[admin.Snapshot], None]:
-    """rich when stdout is a terminal and rich is installed, else a plain aligned table."""
-    if sys.stdout.isatty():
-        try:
-            from rich.console import Console
-        except ImportError:
-            pass
+            self.live = Live(admin.render_rich(snapshot), console=self.console, auto_refresh=False)
+            self.live.start(refresh=True)
         else:
-            console = Console()
+            self.live.update(admin.render_rich(snapshot), refresh=True)
 
-            def show_rich(snapshot: admin.Snapshot) -> None:
-                if watch:
-                    console.clear()
-                console.print(admin.render_rich(snapshot))
+    def __enter__(self) -> _Display:
+        return self
 
-            return show_rich
-
-    def show_plain(snapshot: admin.Snapshot) -> None:
-        print(admin.render_plain(snapshot) + ("\n" if watch else ""), flush=True)
-
-    return show_plain
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
 
 
 # ---------------------------------------------------------------------- enqueue / result
@@ -679,19 +704,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------- main
-def _innermost(exc: BaseException) -> BaseException:
-    """The one error inside (nested) single-member exception groups from task groups."""
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The errors inside (nested) exception groups raised by task groups; or just ``exc``."""
     inner: Sequence[BaseException] | None = getattr(exc, "exceptions", None)
-    while inner is not None and len(inner) == 1:
-        exc = inner[0]
-        inner = getattr(exc, "exceptions", None)
-    return exc
+    if not inner:
+        return [exc]
+    return [leaf for e in inner for leaf in _leaves(e)]
 
 
 def _report(exc: BaseException, debug: bool) -> int:
     if debug:
         traceback.print_exception(exc)
-    exc = _innermost(exc)
+    leaves = _leaves(exc)
+    exc = leaves[0]
     if isinstance(exc, CliError):
         message, code = str(exc), exc.exit_code
     elif isinstance(exc, RqStreamError):
@@ -702,6 +727,8 @@ def _report(exc: BaseException, debug: bool) -> int:
         return 130
     else:
         message = f"unexpected error: {type(exc).__name__}: {exc}"
+        if len(leaves) > 1:
+            message += f" (and {len(leaves) - 1} more)"
         code = EXIT_FAILED
         if not debug:
             message += " (run with --debug for the traceback)"
