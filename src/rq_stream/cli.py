@@ -45,18 +45,9 @@ from .errors import (
 )
 from .job import Job, outcome
 from .logs import configure_logging
-from .supervisor import (
-    ENV_INDEX,
-    ENV_STATUS_FD,
-    ENV_SUPERVISOR_PID,
-    EXIT_CANNOT_START,
-    RestartBackoff,
-    Supervisor,
-)
+from .supervisor import EXIT_CANNOT_START, RestartBackoff, Supervisor, SupervisorLink
 from .task import Task
 from .worker import Worker
-
-log = structlog.get_logger("rq_stream.cli")
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -139,21 +130,33 @@ def _resolve_task(app: RqStream, name: str) -> Task[Any, Any]:
 # ---------------------------------------------------------------------- worker
 def _worker(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.log_level)
-    status_fd, supervisor_pid = _take_supervisor_env()
+    link = SupervisorLink.from_env()
+    if link is not None:
+        structlog.contextvars.bind_contextvars(process=link.index)
     try:
         worker = _build_worker(args)
     except CannotStart as exc:
-        if status_fd is None:
+        if link is None:
             raise
-        _tell_supervisor(status_fd, str(exc))
+        link.cannot_start(str(exc))
         return EXIT_CANNOT_START
-    if status_fd is not None:
-        os.close(status_fd)
+    if link is not None:
+        link.close()
     if args.processes > 1:
         return _supervise(args, worker.app)
     _stop_on_early_sigterm(worker)
-    anyio.run(_run_worker, worker, supervisor_pid)
+    anyio.run(_run_worker, worker, link)
     return 0
+
+
+def _build_worker(args: argparse.Namespace) -> Worker:
+    try:
+        app = _load(args)
+        queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
+        return Worker(app, queues=queues, concurrency=args.concurrency, burst=args.burst,
+                      grace_s=args.grace)  # fmt: skip
+    except (CliError, ConfigurationError, ConnectionFailed) as exc:
+        raise CannotStart(str(exc)) from exc
 
 
 def _stop_on_early_sigterm(worker: Worker) -> None:
@@ -171,54 +174,15 @@ def _stop_on_early_sigterm(worker: Worker) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _build_worker(args: argparse.Namespace) -> Worker:
-    try:
-        app = _load(args)
-        queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
-        return Worker(app, queues=queues, concurrency=args.concurrency, burst=args.burst,
-                      grace_s=args.grace)  # fmt: skip
-    except (CliError, ConfigurationError, ConnectionFailed) as exc:
-        raise CannotStart(str(exc)) from exc
-
-
-def _take_supervisor_env() -> tuple[int | None, int | None]:
-    """In a supervised child: the status pipe and the supervisor's pid (removed from the
-    environment so that subprocesses of tasks do not inherit them)."""
-    fd = os.environ.pop(ENV_STATUS_FD, None)
-    pid = os.environ.pop(ENV_SUPERVISOR_PID, None)
-    index = os.environ.get(ENV_INDEX)
-    if index is not None:
-        structlog.contextvars.bind_contextvars(process=int(index))
-    status_fd = int(fd) if fd else None
-    if status_fd is not None:
-        os.set_inheritable(status_fd, False)
-    return status_fd, int(pid) if pid else None
-
-
-def _tell_supervisor(fd: int, message: str) -> None:
-    try:
-        os.write(fd, message.encode())
-    finally:
-        os.close(fd)
-
-
-async def _run_worker(worker: Worker, supervisor_pid: int | None) -> None:
-    if supervisor_pid is None:
+async def _run_worker(worker: Worker, link: SupervisorLink | None) -> None:
+    if link is None:
         await worker.run()
         return
     await worker.app.connect()  # fail here, outside the task group, if Redis is unreachable
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_watch_supervisor, worker, supervisor_pid)
+        tg.start_soon(link.watch, worker.request_stop)
         await worker.run()
         tg.cancel_scope.cancel()
-
-
-async def _watch_supervisor(worker: Worker, supervisor_pid: int, interval_s: float = 1.0) -> None:
-    """Stop gracefully if the supervisor disappears (killed with SIGKILL, say)."""
-    while os.getppid() == supervisor_pid:
-        await anyio.sleep(interval_s)
-    log.warning("the supervisor process is gone; stopping", supervisor_pid=supervisor_pid)
-    worker.request_stop()
 
 
 def _supervise(args: argparse.Namespace, app: RqStream) -> int:
@@ -600,6 +564,7 @@ def _add_worker(sub: Any, common: argparse.ArgumentParser) -> None:
         "--processes",
         "-p",
         type=_positive_int,
+        metavar="N",
         default=1,
         help="worker processes, supervised and restarted if they die (default 1)",
     )
@@ -607,25 +572,30 @@ def _add_worker(sub: Any, common: argparse.ArgumentParser) -> None:
         "--concurrency",
         "-c",
         type=_positive_int,
+        metavar="M",
         default=10,
         help="jobs run at once by each process (default 10)",
     )
-    w.add_argument("--queues", "-q", help="comma-separated queues (default: all of the app's)")
+    w.add_argument(
+        "--queues", "-q", metavar="A,B", help="comma-separated queues (default: all of the app's)"
+    )
     w.add_argument("--burst", action="store_true", help="exit once the queues are empty")
     w.add_argument(
         "--grace",
         type=_non_negative,
+        metavar="S",
         default=25.0,
         help="seconds running jobs get to finish at stop (default 25)",
     )
     w.add_argument(
         "--restart-delay",
         type=_non_negative,
+        metavar="S",
         default=1.0,
         help="first delay before restarting a dead process; doubles (default 1)",
     )
     w.add_argument("--log-format", choices=["console", "json"], default="console")
-    w.add_argument("--log-level", type=_log_level, default="INFO")
+    w.add_argument("--log-level", type=_log_level, default="INFO", metavar="LEVEL")
     w.set_defaults(func=_worker)
 
 

@@ -23,7 +23,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -253,3 +253,46 @@ class Supervisor:
             )
             self.killed = True
             self._signal_children(signal.SIGKILL)
+
+
+# ---------------------------------------------------------------------- the child's side
+@dataclass
+class SupervisorLink:
+    """What a supervised worker process knows of its supervisor (read from its environment)."""
+
+    index: int
+    supervisor_pid: int
+    status_fd: int | None
+
+    @classmethod
+    def from_env(cls, environ: MutableMapping[str, str] | None = None) -> SupervisorLink | None:
+        """The link, or None when not supervised. Removes the pid and the pipe from the
+        environment so that subprocesses started by tasks do not inherit them."""
+        env = os.environ if environ is None else environ
+        pid, fd = env.pop(ENV_SUPERVISOR_PID, None), env.pop(ENV_STATUS_FD, None)
+        if not pid:
+            return None
+        status_fd = int(fd) if fd else None
+        if status_fd is not None:
+            os.set_inheritable(status_fd, False)
+        return cls(int(env.get(ENV_INDEX, "0")), int(pid), status_fd)
+
+    def cannot_start(self, message: str) -> None:
+        """Tell the supervisor why this process cannot start (it reports it, once)."""
+        if self.status_fd is not None:
+            try:
+                os.write(self.status_fd, message.encode())
+            finally:
+                self.close()
+
+    def close(self) -> None:
+        if self.status_fd is not None:
+            os.close(self.status_fd)
+            self.status_fd = None
+
+    async def watch(self, on_gone: Callable[[], None], interval_s: float = 1.0) -> None:
+        """Call ``on_gone`` once the supervisor has disappeared (killed with SIGKILL, say)."""
+        while os.getppid() == self.supervisor_pid:
+            await anyio.sleep(interval_s)
+        log.warning("the supervisor process is gone; stopping", supervisor_pid=self.supervisor_pid)
+        on_gone()
