@@ -23,6 +23,7 @@ from .dead_letters import DeadLetters
 from .errors import ConfigurationError, EnqueueError, UnknownTask
 from .job import Job
 from .keys import AppKeys
+from .lean import LeanClient
 from .locks import Channels, Lock
 from .options import Backoff, TaskOptions
 from .ratelimit import RateLimiter, parse_rate
@@ -90,6 +91,7 @@ class RqStream:
         self._redis: Redis | None = None
         self._blocking: Redis | None = None
         self._scripts: Scripts | None = None
+        self._lean: LeanClient | None = None
         self._results: Results | None = None
         self._producers: dict[str, Backend] = {}
         self._known_queues: set[str] = set()
@@ -225,9 +227,21 @@ class RqStream:
         return self._blocking
 
     @property
+    def lean(self) -> LeanClient:
+        """The pipelined client the hot paths (every Lua script) use."""
+        if self._lean is None:
+            settings = self.connection_settings
+            self._lean = LeanClient(
+                self.url,
+                socket_timeout_s=settings.socket_timeout_s,
+                connect_timeout_s=settings.connect_timeout_s,
+            )
+        return self._lean
+
+    @property
     def scripts(self) -> Scripts:
         if self._scripts is None:
-            self._scripts = Scripts(self.redis)
+            self._scripts = Scripts(self.lean, self.connection_settings.retries)
         return self._scripts
 
     @property
@@ -257,7 +271,10 @@ class RqStream:
         for client in (self._redis, self._blocking):
             if client is not None:
                 await client.aclose()
+        if self._lean is not None:
+            await self._lean.aclose()
         self._redis = self._blocking = None
+        self._lean = None
         self._scripts = None
         self._producers.clear()
 
