@@ -296,13 +296,19 @@ async def test_reaper_uses_the_lease_when_the_heartbeat_key_lingers(lapp: RqStre
 async def test_a_job_taken_but_never_received_is_returned(lapp: RqStream) -> None:
     async with lapp:
         k = lapp.keys.queue(Q)
-        a = backend(lapp, "A")
+        a = ListsBackend(
+            lapp.redis, lapp.blocking_redis, lapp.scripts, lapp.keys, "A", stray_after_s=0.1
+        )
         await a.enqueue(Q, new_jobs(2))
         (mine,) = await a.fetch(Q, 1, 100)
         # A blocking move whose reply was lost: the job sits in A's list, A does not know it.
         lost = await lapp.redis.lmove(k.pending, k.processing("A"), "RIGHT", "LEFT")
         await a.reclaim(Q, 30_000, 10)
         assert await lapp.redis.llen(k.processing("A")) == 2, "seen once: not yet returned"
+        await anyio.sleep(0.05)
+        await a.reclaim(Q, 30_000, 10)
+        assert await lapp.redis.llen(k.processing("A")) == 2, "unknown for 50 ms: kept"
+        await anyio.sleep(0.06)
         await a.reclaim(Q, 30_000, 10)
         assert await lapp.redis.lrange(k.processing("A"), 0, -1) == [mine.raw]
         assert await lapp.redis.lrange(k.pending, 0, -1) == [lost]

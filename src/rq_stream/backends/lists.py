@@ -19,7 +19,8 @@
   The attempt is counted by ``start`` as usual, so a job that keeps killing its worker reaches
   ``max_attempts`` and the dead-letter stream.
 - Jobs in this worker's own processing list that it never received (a blocking move whose
-  reply was lost) are returned by ``reclaim`` too, once seen unknown on two passes in a row.
+  reply was lost) are returned by ``reclaim`` too, once seen unknown on consecutive passes for
+  ``stray_after_s`` (a fetch in progress records its jobs long before that).
 
 The job record, the delayed set, the dead-letter stream, the done channel and the stats are
 the same as the streams backend's, so results, ``DeadLetters`` and ``info`` work unchanged.
@@ -81,7 +82,9 @@ async def server_has_command(client: Redis, name: str) -> bool:
 
 
 class ListsBackend:
-    """``blmove``: None detects it once from the server; False forces ``BRPOPLPUSH``."""
+    """``blmove``: None detects it once from the server; False forces ``BRPOPLPUSH``.
+    ``stray_after_s``: how long a job in our processing list may stay unknown to us before it
+    is taken for a lost reply and returned to the backlog."""
 
     kind = "lists"
 
@@ -94,6 +97,7 @@ class ListsBackend:
         consumer: str,
         *,
         blmove: bool | None = None,
+        stray_after_s: float = 5.0,
     ) -> None:
         self._r = client
         self._blocking = blocking
@@ -106,7 +110,9 @@ class ListsBackend:
         self._beat_at: dict[str, float] = {}
         self._out: dict[str, Counter[bytes]] = {}
         """Envelopes handed to the runtime and not yet finished, per queue."""
-        self._suspects: dict[str, set[bytes]] = {}
+        self._stray_after_s = stray_after_s
+        self._suspects: dict[str, dict[bytes, float]] = {}
+        """Envelopes in our processing list that we do not know of, and since when."""
         self._seq = itertools.count(1)
 
     def _q(self, queue: str) -> QueueKeys:
@@ -354,13 +360,17 @@ class ListsBackend:
         proc = self._proc(queue)
         seen = Counter(await self._r.lrange(proc, 0, -1))
         known = self._out.get(queue, Counter())
-        suspects = {raw for raw, n in seen.items() if n > known.get(raw, 0)}
-        confirmed = suspects & self._suspects.get(queue, set())
-        self._suspects[queue] = suspects - confirmed
+        now = time.monotonic()
+        before = self._suspects.get(queue, {})
+        suspects = {raw: before.get(raw, now) for raw, n in seen.items() if n > known.get(raw, 0)}
+        confirmed = sorted(r for r, t in suspects.items() if now - t >= self._stray_after_s)
+        for raw in confirmed:
+            del suspects[raw]
+        self._suspects[queue] = suspects
         if not confirmed:
             return
         keys = (proc, self._q(queue).pending)
-        n = int(await self._scripts.run("list_return", keys, sorted(confirmed)))
+        n = int(await self._scripts.run("list_return", keys, confirmed))
         if n:
             log.warning(
                 "returned jobs this worker took but never received (lost reply) to the queue",
