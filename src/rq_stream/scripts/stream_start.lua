@@ -15,19 +15,16 @@ local buried = 0
 for i = 5, #ARGV, 4 do
   local eid, id, max, ttl = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   local jk = KEYS[3] .. id
-  local st = redis.call('HGET', jk, 's')
+  local h = redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
+  local st = h[1]
   if st == 'succeeded' or st == 'failed' then
     redis.call('XACK', KEYS[1], ARGV[1], eid)
     redis.call('XDEL', KEYS[1], eid)
     out[#out + 1] = 0
   else
-    local a = redis.call('HINCRBY', jk, 'a', 1)
-    redis.call('HINCRBY', jk, 'ta', 1)
-    if redis.call('HEXISTS', jk, 'fs') == 0 then redis.call('HSET', jk, 'fs', now) end
+    local a = tonumber(h[2] or '0') + 1
     if a > max then
       -- This start does not happen: the attempts recorded are the ones that did.
-      redis.call('HINCRBY', jk, 'a', -1)
-      redis.call('HINCRBY', jk, 'ta', -1)
       local entry = redis.call('XRANGE', KEYS[1], eid, eid)
       local env = ''
       if entry[1] then env = entry[1][2][2] end
@@ -41,7 +38,8 @@ for i = 5, #ARGV, 4 do
       end
       out[#out + 1] = -1
     else
-      redis.call('HSET', jk, 's', 'running', 'w', ARGV[2], 'st', now)
+      redis.call('HSET', jk, 's', 'running', 'w', ARGV[2], 'st', now, 'a', a,
+        'ta', tonumber(h[3] or '0') + 1, 'fs', h[4] or now)
       out[#out + 1] = a
     end
   end
