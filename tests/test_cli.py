@@ -191,7 +191,7 @@ def test_info_counts_workers_and_throughput(cli: Cli, procs: Any, redis_url: str
     assert default["throughput"]["last_1m"] >= 3
     assert default["throughput"]["dead_10m"] == 1
     assert [w["pid"] for w in snapshot["workers"]] == [worker.pid]
-    assert snapshot["workers"][0]["queues"] == ["default", "reports"]
+    assert snapshot["workers"][0]["queues"] == ["bulk", "default", "reports"]
 
     # The same numbers without the app module, by URL and prefix.
     bare = json.loads(ok(cli("info", "--url", redis_url, "--prefix", prefix, "--json")))
@@ -206,6 +206,13 @@ def test_info_counts_workers_and_throughput(cli: Cli, procs: Any, redis_url: str
     assert row.split()[:7] == ["default", "streams", "0", "0", "1", "1", "1"]
     assert "1 worker(s) alive" in table
     assert str(worker.pid) in table
+
+
+def test_info_without_the_app_finds_lists_queues(cli: Cli, redis_url: str, prefix: str) -> None:
+    ok(cli("enqueue", APP, "bulk", "--args", "[1]"))
+    bare = json.loads(ok(cli("info", "--url", redis_url, "--prefix", prefix, "--json")))
+    assert queue(bare, "bulk")["backend"] == "lists"
+    assert queue(bare, "bulk")["backlog"] == 1
 
 
 def test_info_empty_prefix(cli: Cli, redis_url: str) -> None:

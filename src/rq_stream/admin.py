@@ -99,6 +99,19 @@ async def gather(app: RqStream) -> Snapshot:
     return Snapshot(describe(app.url), app.prefix, at, queues, workers)
 
 
+async def declare_found_queues(app: RqStream) -> None:
+    """Declare on ``app`` the backend of each queue it does not know, from the keys in Redis
+    (for an application built from a URL and a prefix alone, without its module)."""
+    for queue in await app.known_queues():
+        if queue in app.queues:
+            continue
+        k = app.keys.queue(queue)
+        streams = await app.redis.exists(k.stream)
+        lists = await app.redis.exists(k.pending, k.consumers)
+        if lists and not streams:
+            app.queue(queue, backend="lists")
+
+
 async def _server_ms(app: RqStream) -> int:
     seconds, micros = await app.redis.time()
     return int(seconds) * 1000 + int(micros) // 1000

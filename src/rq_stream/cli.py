@@ -234,6 +234,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 async def _info_once(app: RqStream, display: _Display) -> int:
+    await admin.declare_found_queues(app)
     display.show(await admin.gather(app))
     return 0
 
@@ -248,6 +249,7 @@ async def _info_watch(app: RqStream, display: _Display, interval_s: float) -> in
                     tg.cancel_scope.cancel()
 
             tg.start_soon(stop_on_signal)
+            await admin.declare_found_queues(app)
             while True:
                 display.show(await admin.gather(app))
                 await anyio.sleep(interval_s)

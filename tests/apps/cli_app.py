@@ -11,6 +11,7 @@ from rq_stream import RqStream
 
 app = RqStream(os.environ.get("REDIS_URL"), prefix=os.environ.get("RQ_STREAM_PREFIX", "cli"))
 not_an_app = object()
+app.queue("bulk", backend="lists")
 
 
 @app.task(result_ttl_s=600)
@@ -32,3 +33,8 @@ async def slow(seconds: float, value: int = 0) -> int:
 @app.task(queue="reports", result_ttl_s=600)
 async def report(day: str) -> dict[str, object]:
     return {"day": day, "at": dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc), "raw": b"\x00"}
+
+
+@app.task(queue="bulk")
+async def bulk(n: int) -> int:
+    return n
