@@ -91,8 +91,8 @@ async def ping(client: Redis, url: str) -> None:
         raise ConnectionFailed(f"Redis at {describe(url)} refused the credentials: {exc}") from None
     except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
         raise ConnectionFailed(
-            f"cannot connect to Redis at {describe(url)}: {exc}. Is redis-server running, and "
-            "is the URL right?"
+            f"cannot connect to Redis at {describe(url)}: {str(exc).rstrip('.')}. Is "
+            "redis-server running, and is the URL right?"
         ) from None
     except rex.ResponseError as exc:
         raise ConnectionFailed(f"Redis at {describe(url)} answered PING with: {exc}") from None

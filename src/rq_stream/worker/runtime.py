@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio
 import structlog
+from anyio.abc import TaskStatus
 
 from .. import codec, connection
 from ..app import RqStream
@@ -116,24 +117,13 @@ class Worker:
         return sum(len(h) for h in self.held.values())
 
     async def run(self) -> None:
-        await self.app.connect()
-        await connection.warn_unless_noeviction(self.app.redis)
-        for q, backend in self.backends.items():
-            await backend.prepare(q)
-            await self.app.redis.sadd(self.app.keys.queues, q)
-        self.log.info(
-            "worker started",
-            queues=self.queues,
-            concurrency=self.concurrency,
-            backends={q: b.kind for q, b in self.backends.items()},
-            lease_ms=self.leases_ms,
-        )
         jobs: Channel[Delivery] = Channel()
         done: Outbox[Completion] = Outbox()
         completer = Completer(self.backends, self._release_completed)
         async with anyio.create_task_group() as outer:
-            if self.handle_signals:
-                outer.start_soon(self._watch_signals, outer.cancel_scope)
+            if self.handle_signals:  # before anything else: a SIGTERM during start-up is graceful
+                await outer.start(self._watch_signals, outer.cancel_scope)
+            await self._start_up()
             outer.start_soon(self._heartbeat)
             outer.start_soon(self._renew)
             async with anyio.create_task_group() as finishing:
@@ -157,6 +147,20 @@ class Worker:
             retried=self.stats.retried,
             failed=self.stats.failed,
             handed_back=self.stats.handed_back,
+        )
+
+    async def _start_up(self) -> None:
+        await self.app.connect()
+        await connection.warn_unless_noeviction(self.app.redis)
+        for q, backend in self.backends.items():
+            await backend.prepare(q)
+            await self.app.redis.sadd(self.app.keys.queues, q)
+        self.log.info(
+            "worker started",
+            queues=self.queues,
+            concurrency=self.concurrency,
+            backends={q: b.kind for q, b in self.backends.items()},
+            lease_ms=self.leases_ms,
         )
 
     # ------------------------------------------------------------------ intake
@@ -427,8 +431,11 @@ class Worker:
             self.log.warning("grace period over; cancelling running jobs", count=self.in_flight)
         executors.cancel()
 
-    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
+    async def _watch_signals(
+        self, scope: anyio.CancelScope, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            task_status.started()
             async for signum in signals:
                 self._signals += 1
                 if self._signals == 1:
