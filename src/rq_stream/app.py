@@ -24,7 +24,8 @@ from .errors import ConfigurationError, EnqueueError, UnknownTask
 from .job import Job
 from .keys import AppKeys
 from .lean import LeanClient
-from .locks import Channels, Lock
+from .locks import Lock
+from .notify import Channels
 from .options import Backoff, TaskOptions
 from .ratelimit import RateLimiter, parse_rate
 from .results import Results
@@ -247,7 +248,7 @@ class RqStream:
     @property
     def results(self) -> Results:
         if self._results is None:
-            self._results = Results(self.redis, self.keys)
+            self._results = Results(self.redis, self.keys, self.channels)
         return self._results
 
     @property
@@ -262,9 +263,7 @@ class RqStream:
         await connection.ping(self.redis, self.url)
 
     async def close(self) -> None:
-        if self._results is not None:
-            await self._results.close()
-            self._results = None
+        self._results = None
         if self._channels is not None:
             await self._channels.close()
             self._channels = None
