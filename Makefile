@@ -22,8 +22,8 @@ demo: install
 	$(BIN)/python -m workers.demo
 
 lint: install
-	$(BIN)/ruff check src tests workers benchmarks
-	$(BIN)/ruff format --check src tests workers benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: install
 	$(BIN)/mypy
