@@ -172,3 +172,15 @@ async def test_stream_deleted_under_a_running_worker_is_recovered(app: RqStream)
         second = await add.enqueue(2, 2)
         assert await second.result(timeout_s=10) == 4
         worker.request_stop()
+
+
+async def test_bulk_enqueue_keeps_fifo_order_across_chunks(app: RqStream) -> None:
+    from rq_stream import codec
+
+    @app.task
+    async def noop(i: int) -> None:
+        return None
+
+    await app.enqueue_many([noop.call(i) for i in range(2500)])
+    entries = await app.redis.xrange(app.keys.queue("default").stream)
+    assert [codec.decode_envelope(f[b"d"]).args[0] for _, f in entries] == list(range(2500))

@@ -353,11 +353,14 @@ class RqStream:
         return Job(self, job_id, queue), new
 
     async def _enqueue_queue(self, queue: str, items: Sequence[NewJob]) -> list[bool | str]:
+        """Chunks keep each script short; sent together they pipeline on the one lean connection,
+        which keeps their order (and so the queue's FIFO order)."""
         backend = self._producer(queue)
-        replies: list[bool | str] = []
-        for start in range(0, len(items), _ENQUEUE_CHUNK):
-            replies += await backend.enqueue(queue, items[start : start + _ENQUEUE_CHUNK])
-        return replies
+        chunks = [items[i : i + _ENQUEUE_CHUNK] for i in range(0, len(items), _ENQUEUE_CHUNK)]
+        if len(chunks) == 1:
+            return list(await backend.enqueue(queue, chunks[0]))
+        replies = await asyncio.gather(*(backend.enqueue(queue, chunk) for chunk in chunks))
+        return [reply for chunk_replies in replies for reply in chunk_replies]
 
     async def _register_queues(self, queues: Iterable[str]) -> None:
         new = [q for q in queues if q not in self._known_queues]
