@@ -200,7 +200,7 @@ class Cached(Generic[P, R]):
     # ------------------------------------------------------------------ counters
     @property
     def _stats_key(self) -> str:
-        return self.app.keys.cache(self.namespace, "~stats")
+        return self.app.keys.cache_stats(self.namespace)
 
     async def _count(self, field: str) -> None:
         setattr(self.stats, field, getattr(self.stats, field) + 1)

@@ -114,12 +114,20 @@ class AppKeys:
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
 
+    def lock_channel(self, name: str) -> str:
+        """Pub/sub channel on which a lock's release is announced to its waiters."""
+        return f"{self.lock(name)}:released"
+
     def cache(self, namespace: str, key: str) -> str:
         return f"{self.prefix}:cache:{namespace}:{key}"
 
     def cache_fill(self, namespace: str, key: str) -> str:
         """String: held by the one caller recomputing a missing cache entry."""
         return f"{self.prefix}:cache:{namespace}:{key}:fill"
+
+    def cache_stats(self, namespace: str) -> str:
+        """Hash: hit/miss/compute counters shared by every process (``redis_stats=True``)."""
+        return self.cache(namespace, "~stats")
 
     def cache_channel(self, namespace: str, key: str) -> str:
         return f"{self.prefix}:cache:{namespace}:{key}:ready"

@@ -68,7 +68,7 @@ class Lock:
         self.cancel_on_loss = cancel_on_loss
         self.renew_while_held = renew
         self.key = app.keys.lock(name)
-        self.channel = f"{self.key}:released"
+        self.channel = app.keys.lock_channel(name)
         self.token: str | None = None
         self._lost = False
         self._lost_event = anyio.Event()
