@@ -184,3 +184,13 @@ async def test_bulk_enqueue_keeps_fifo_order_across_chunks(app: RqStream) -> Non
     await app.enqueue_many([noop.call(i) for i in range(2500)])
     entries = await app.redis.xrange(app.keys.queue("default").stream)
     assert [codec.decode_envelope(f[b"d"]).args[0] for _, f in entries] == list(range(2500))
+
+
+def test_xautoclaim_reply_shapes_of_redis_6_2_and_7() -> None:
+    from rq_stream.backends.streams import parse_autoclaim
+
+    fields = {b"d": b"payload"}
+    redis7 = [b"0-0", [(b"1-1", fields)], [b"2-2"]]
+    redis62 = [b"3-0", [(b"1-1", fields), (None, None)]]
+    assert parse_autoclaim(redis7) == ("0-0", [(b"1-1", fields)], ["2-2"])
+    assert parse_autoclaim(redis62) == ("3-0", [(b"1-1", fields)], ["?"])

@@ -21,6 +21,25 @@ def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def parse_autoclaim(reply: Any) -> tuple[str, list[tuple[bytes, dict[Any, Any]]], list[str]]:
+    """(cursor, claimed entries, ids of deleted entries) from an XAUTOCLAIM reply.
+
+    Redis 7.x replies ``[cursor, entries, deleted_ids]`` and drops deleted entries from the PEL.
+    Redis 6.2 replies ``[cursor, entries]`` with a nil in place of each deleted entry (its id is
+    not given, so it is reported as "?").
+    """
+    cursor, entries = _s(reply[0]), reply[1]
+    deleted = [_s(d) for d in reply[2]] if len(reply) > 2 else []
+    claimed = []
+    for entry in entries:
+        eid, fields = entry[0], entry[1]
+        if eid is None or fields is None:
+            deleted.append("?" if eid is None else _s(eid))
+        else:
+            claimed.append((eid, fields))
+    return cursor, claimed, deleted
+
+
 class StreamsBackend:
     kind = "streams"
 
@@ -92,20 +111,16 @@ class StreamsBackend:
             reply = await self._r.xautoclaim(
                 k.stream, GROUP, self.consumer, lease_ms, cursor, count=count - len(out)
             )
-            cursor, entries = reply[0], reply[1]
-            deleted = reply[2] if len(reply) > 2 else []
-            for eid, fields in entries:
-                if eid is None:  # Redis 6.2: entry deleted while pending
-                    continue
-                out.append(self._delivery(queue, eid, fields))
+            cursor, entries, deleted = parse_autoclaim(reply)
+            out += (self._delivery(queue, eid, fields) for eid, fields in entries)
             if deleted:
                 log.error(
                     "pending entries were deleted from the stream before they were acked; "
                     "those jobs are lost (was the stream trimmed or XDELed by hand?)",
                     queue=queue,
-                    entry_ids=[_s(d) for d in deleted],
+                    entry_ids=deleted,
                 )
-            if _s(cursor) == "0-0":
+            if cursor == "0-0":
                 break
         return out
 
