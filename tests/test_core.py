@@ -194,3 +194,23 @@ def test_xautoclaim_reply_shapes_of_redis_6_2_and_7() -> None:
     redis62 = [b"3-0", [(b"1-1", fields), (None, None)]]
     assert parse_autoclaim(redis7) == ("0-0", [(b"1-1", fields)], ["2-2"])
     assert parse_autoclaim(redis62) == ("3-0", [(b"1-1", fields)], ["?"])
+
+
+async def test_dead_consumers_are_pruned_only_when_empty_and_gone(app: RqStream) -> None:
+    from rq_stream.keys import GROUP
+
+    @app.task
+    async def noop(i: int) -> None:
+        return None
+
+    await app.enqueue_many([noop.call(i) for i in range(2)])
+    k = app.keys.queue("default")
+    holder = app.backend("default", consumer="dead-with-work")
+    assert len(await holder.fetch("default", 1, 100)) == 1
+    for name in ("dead-empty", "alive-empty"):
+        await app.redis.xgroup_createconsumer(k.stream, GROUP, name)
+    await app.redis.set(app.keys.worker("alive-empty"), b"beat", px=10_000)
+    pruner = app.backend("default", consumer="pruner")
+    assert await pruner.prune("default", idle_ms=0) == 1
+    names = {c["name"].decode() for c in await app.redis.xinfo_consumers(k.stream, GROUP)}
+    assert names == {"dead-with-work", "alive-empty"}

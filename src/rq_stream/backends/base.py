@@ -124,3 +124,6 @@ class Backend(Protocol):
 
     async def leave(self, queues: Sequence[str]) -> None:
         """This worker stops: drop what marks it as an owner once it holds nothing."""
+
+    async def prune(self, queue: str, idle_ms: int) -> int:
+        """Forget dead consumers (no heartbeat, idle ``idle_ms``, holding nothing)."""

@@ -392,6 +392,10 @@ class ListsBackend:
                     count=left,
                 )
 
+    async def prune(self, queue: str, idle_ms: int) -> int:
+        """Nothing to do: the reaper drops a dead worker from the consumer set."""
+        return 0
+
     # ------------------------------------------------------------------ upkeep
     async def move_due(self, queue: str, limit: int) -> int:
         k = self._q(queue)

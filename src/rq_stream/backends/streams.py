@@ -247,6 +247,29 @@ class StreamsBackend:
     async def heartbeat(self, queues: Sequence[str], ttl_ms: int) -> None:
         return None
 
+    async def prune(self, queue: str, idle_ms: int) -> int:
+        """Delete group consumers whose worker is gone (crashed workers never leave), so the
+        group does not grow with every restart. Only consumers idle for ``idle_ms``, without a
+        live heartbeat, and (checked atomically with the delete) with nothing pending."""
+        k = self._q(queue)
+        try:
+            consumers = await self._r.xinfo_consumers(k.stream, GROUP)
+        except rex.ResponseError:
+            return 0
+        pruned = 0
+        for c in consumers:
+            name = _s(c["name"])
+            if name == self.consumer or int(c["pending"]) or int(c["idle"]) < idle_ms:
+                continue
+            if await self._r.exists(self._keys.worker(name)):
+                continue
+            pruned += int(
+                await self._scripts.run("stream_prune_consumer", (k.stream,), [GROUP, name])
+            )
+        if pruned:
+            log.info("forgot consumers of workers that are gone", queue=queue, count=pruned)
+        return pruned
+
     async def leave(self, queues: Sequence[str]) -> None:
         """Delete this consumer from each group, but only when it holds no pending entries."""
         for queue in queues:

@@ -10,7 +10,9 @@ cancels everything at once: whatever was not acked stays pending and is reclaime
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import signal
 import socket
 import time
@@ -33,6 +35,10 @@ from .execution import Executor
 from .resilience import Outage
 
 log = structlog.get_logger("rq_stream.worker")
+
+PRUNE_EVERY_S = 300.0
+PRUNE_IDLE_MS = 3_600_000
+"""A dead worker's consumer is forgotten after an hour idle (and 10 leases), nothing pending."""
 
 
 @dataclass
@@ -197,7 +203,12 @@ class Worker:
         lease_ms = self.leases_ms[queue]
         interval = self.reclaim_interval_s or min(lease_ms / 2000, 5.0)
         outage = Outage("reclaiming stalled jobs", queue=queue)
+        next_prune = time.monotonic() + PRUNE_EVERY_S * random.random()
         while True:
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + PRUNE_EVERY_S
+                with contextlib.suppress(*Outage.errors):
+                    await backend.prune(queue, max(10 * lease_ms, PRUNE_IDLE_MS))
             if self._free > 0:
                 try:
                     got = await backend.reclaim(queue, lease_ms, self._free)
