@@ -15,6 +15,7 @@ import pytest_asyncio
 
 from rq_stream import RqStream
 from rq_stream.testing import RedisServer
+from tests.cluster_fixtures import LocalCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def redis_server() -> Iterator[RedisServer]:
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """One 3-master Redis Cluster per session (started by the first test that asks)."""
+    with LocalCluster(masters=3) as cluster:
+        yield cluster
 
 
 @pytest.fixture

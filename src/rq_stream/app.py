@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol, TypeVar, overload
 from redis import exceptions as rex
 from redis.asyncio import Redis
 
-from . import connection
+from . import connection, topology
 from .backends.base import Backend, NewJob
 from .backends.streams import StreamsBackend
 from .cache import Cached, cached
@@ -29,7 +29,7 @@ from .notify import Channels
 from .options import Backoff, TaskOptions
 from .ratelimit import RateLimiter, parse_rate
 from .results import Results
-from .scripts import Scripts
+from .scripts import RedisRunner, ScriptRunner, Scripts
 from .task import Call, P, R, Task
 from .unique import unique_key
 
@@ -55,12 +55,39 @@ def default_url() -> str:
     return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+def _target_url(
+    url: str | None,
+    cluster_nodes: Sequence[str | tuple[str, int]] | None,
+    sentinels: Sequence[str | tuple[str, int]] | None,
+    service_name: str | None,
+) -> str:
+    """One URL for every deployment (see :mod:`rq_stream.topology`)."""
+    given = [name for name, v in (("url", url), ("cluster_nodes", cluster_nodes),
+                                  ("sentinels", sentinels)) if v]  # fmt: skip
+    if len(given) > 1:
+        raise ConfigurationError(f"give only one of url, cluster_nodes, sentinels (got {given})")
+    if cluster_nodes:
+        return topology.cluster_url(cluster_nodes)
+    if sentinels:
+        if not service_name:
+            raise ConfigurationError("sentinels need the service_name of the master to follow")
+        return topology.sentinel_url(sentinels, service_name)
+    if service_name:
+        raise ConfigurationError("service_name is only for sentinels=[...]")
+    return url or default_url()
+
+
 class RqStream:
     """An application: its tasks, its Redis and its queues.
 
-    ``url`` defaults to ``$REDIS_URL`` or ``redis://127.0.0.1:6379/0``. All keys start with
-    ``prefix``. ``lease_s`` is how long a job may go without its worker's renewal before another
-    worker takes it over (renewal happens every third of it, so only dead workers lose jobs).
+    ``url`` defaults to ``$REDIS_URL`` or ``redis://127.0.0.1:6379/0``; a Redis Cluster is
+    ``cluster_nodes=["host:port", ...]`` (or a ``redis+cluster://`` URL), a Sentinel-managed
+    master ``sentinels=[("host", 26379), ...], service_name="mymaster"`` (or a
+    ``redis+sentinel://`` URL; see :mod:`rq_stream.topology`). ``wait_replicas=N`` makes every
+    enqueue wait (``WAIT``, up to ``wait_timeout_ms``) until N replicas have the job. All keys
+    start with ``prefix``. ``lease_s`` is how long a job may go without its worker's renewal
+    before another worker takes it over (renewal happens every third of it, so only dead
+    workers lose jobs).
     """
 
     def __init__(
@@ -72,9 +99,22 @@ class RqStream:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         lease_s: float = 30.0,
         connection_settings: ConnectionSettings | None = None,
+        cluster_nodes: Sequence[str | tuple[str, int]] | None = None,
+        sentinels: Sequence[str | tuple[str, int]] | None = None,
+        service_name: str | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
-        self.url = url or default_url()
+        self.url = _target_url(url, cluster_nodes, sentinels, service_name)
         connection.validate_url(self.url)
+        self.topology = topology.parse(self.url)
+        if wait_replicas < 0:
+            raise ConfigurationError(f"wait_replicas must be >= 0, got {wait_replicas!r}")
+        if wait_replicas and self.topology.kind == "cluster":
+            raise ConfigurationError("wait_replicas is not supported on Redis Cluster yet")
+        connection.require_positive("wait_timeout_ms", wait_timeout_ms)
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         if not prefix or any(c in prefix for c in "{} "):
             raise ConfigurationError(
                 f"prefix must be non-empty without braces or spaces: {prefix!r}"
@@ -241,8 +281,18 @@ class RqStream:
 
     @property
     def scripts(self) -> Scripts:
+        """Scripts run on the lean client on one server; through redis-py on a Cluster (which
+        routes each by its keys' slot) or behind Sentinel (the master client follows failovers)."""
         if self._scripts is None:
-            self._scripts = Scripts(self.lean, self.connection_settings.retries)
+            runner: ScriptRunner | LeanClient = (
+                self.lean if self.topology.kind == "single" else RedisRunner(self.redis)
+            )
+            self._scripts = Scripts(
+                runner,
+                self.connection_settings.retries,
+                wait_replicas=self.wait_replicas,
+                wait_timeout_ms=self.wait_timeout_ms,
+            )
         return self._scripts
 
     @property

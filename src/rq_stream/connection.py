@@ -7,15 +7,18 @@ reads, so a worker's ``XREADGROUP BLOCK`` never holds up an enqueue or an ack.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import structlog
 from redis import exceptions as rex
 from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff
 
+from . import topology
 from .errors import ConfigurationError, ConnectionFailed, RedisOutOfMemory
 
 log = structlog.get_logger("rq_stream.connection")
@@ -34,11 +37,14 @@ class ConnectionSettings:
 
 
 def validate_url(url: str) -> None:
+    if topology.kind_of(url) != "single":
+        topology.parse(url)  # raises ConnectionFailed saying what is wrong
+        return
     parsed = urlparse(url)
     if parsed.scheme not in _SCHEMES:
         raise ConnectionFailed(
-            f"invalid Redis URL {url!r}: it must start with redis://, rediss:// or unix:// "
-            "(for example redis://127.0.0.1:6379/0)"
+            f"invalid Redis URL {url!r}: it must start with redis://, rediss://, unix://, "
+            "redis+cluster:// or redis+sentinel:// (for example redis://127.0.0.1:6379/0)"
         )
     if parsed.scheme != "unix" and not parsed.hostname:
         raise ConnectionFailed(f"invalid Redis URL {url!r}: no host name")
@@ -49,11 +55,8 @@ def validate_url(url: str) -> None:
 
 
 def _pool(url: str, settings: ConnectionSettings, *, blocking: bool) -> ConnectionPool:
-    socket_timeout = settings.socket_timeout_s
-    if blocking:
-        socket_timeout = max(socket_timeout, settings.block_ms / 1000 + 5.0)
     kwargs: dict[str, Any] = {
-        "socket_timeout": socket_timeout,
+        "socket_timeout": _socket_timeout(settings, blocking=blocking),
         "socket_connect_timeout": settings.connect_timeout_s,
         "socket_keepalive": True,
         "max_connections": settings.max_connections,
@@ -66,14 +69,75 @@ def _pool(url: str, settings: ConnectionSettings, *, blocking: bool) -> Connecti
         raise ConnectionFailed(f"invalid Redis URL {url!r}: {exc}") from None
 
 
-def make_client(url: str, settings: ConnectionSettings, *, blocking: bool = False) -> Redis:
-    validate_url(url)
-    retry = Retry(
+def _retry(settings: ConnectionSettings) -> Retry:
+    return Retry(
         ExponentialWithJitterBackoff(cap=1.0, base=0.05),
         settings.retries,
         supported_errors=(rex.ConnectionError, rex.TimeoutError),
     )
-    return Redis(connection_pool=_pool(url, settings, blocking=blocking), retry=retry)
+
+
+def make_client(url: str, settings: ConnectionSettings, *, blocking: bool = False) -> Redis:
+    """A client for ``url``: one server, a Redis Cluster or a Sentinel-managed master.
+
+    A cluster client (``RedisCluster``) offers the same command methods as ``Redis`` and routes
+    each command by its key, so it is handed out typed as ``Redis`` (see ``topology.py``)."""
+    validate_url(url)
+    where = topology.parse(url)
+    if where.kind == "cluster":
+        return cast(Redis, _cluster_client(where, settings, blocking=blocking))
+    if where.kind == "sentinel":
+        return _sentinel_client(where, settings, blocking=blocking)
+    return Redis(connection_pool=_pool(url, settings, blocking=blocking), retry=_retry(settings))
+
+
+def _socket_timeout(settings: ConnectionSettings, *, blocking: bool) -> float:
+    if blocking:
+        return max(settings.socket_timeout_s, settings.block_ms / 1000 + 5.0)
+    return settings.socket_timeout_s
+
+
+def _cluster_client(
+    where: topology.Topology, settings: ConnectionSettings, *, blocking: bool
+) -> RedisCluster:
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in where.nodes],
+        username=where.username,
+        password=where.password,
+        ssl=where.ssl,
+        socket_timeout=_socket_timeout(settings, blocking=blocking),
+        socket_connect_timeout=settings.connect_timeout_s,
+        socket_keepalive=True,
+        max_connections=settings.max_connections,
+        protocol=2,
+        retry=_retry(settings),
+    )
+
+
+def _sentinel_client(
+    where: topology.Topology, settings: ConnectionSettings, *, blocking: bool
+) -> Redis:
+    sentinel = Sentinel(
+        list(where.nodes),
+        sentinel_kwargs={
+            "socket_timeout": settings.connect_timeout_s,
+            "socket_connect_timeout": settings.connect_timeout_s,
+        },
+    )
+    return sentinel.master_for(
+        where.service_name,
+        db=where.db,
+        username=where.username,
+        password=where.password,
+        ssl=where.ssl,
+        socket_timeout=_socket_timeout(settings, blocking=blocking),
+        socket_connect_timeout=settings.connect_timeout_s,
+        socket_keepalive=True,
+        max_connections=settings.max_connections,
+        protocol=2,
+        health_check_interval=30,
+        retry=_retry(settings),
+    )
 
 
 def describe(url: str) -> str:

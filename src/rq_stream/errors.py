@@ -30,6 +30,14 @@ class PayloadTooLarge(EnqueueError):
     """The encoded job is larger than ``max_payload_bytes``."""
 
 
+class ReplicationTimeout(EnqueueError):
+    """With ``wait_replicas``: fewer replicas than asked acknowledged an enqueue in time.
+
+    The master has the job, but a failover now could lose it; enqueueing again with the same
+    ``job_id`` is safe (idempotent).
+    """
+
+
 class SerializationError(EnqueueError):
     """A value cannot be encoded with msgpack (even with rq_stream's extension types)."""
 

@@ -20,6 +20,14 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(params=["single", pytest.param("cluster", marks=pytest.mark.slow)])
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """The suite runs once on one redis-server, once on a 3-master Redis Cluster."""
+    if request.param == "cluster":
+        return str(request.getfixturevalue("redis_cluster").url)
+    return str(request.getfixturevalue("redis_server").url)
+
+
 @pytest_asyncio.fixture
 async def qapp(redis_url: str, prefix: str, backend: str) -> AsyncIterator[RqStream]:
     """An app whose queue "work" uses the backend under test."""

@@ -173,7 +173,7 @@ class ListsBackend:
                     keys.append(j.unique_key)
                     uidx = unique_index[j.unique_key] = len(keys)
             args += (j.job_id, j.task, j.payload, j.delay_ms, j.at_ms, uidx, j.unique_ttl_s * 1000)
-        reply = await self._scripts.run("list_enqueue", keys, args)
+        reply = await self._scripts.run("list_enqueue", keys, args, durable=True)
         return [_s(x) if isinstance(x, (bytes, str)) else bool(x) for x in reply]
 
     # ------------------------------------------------------------------ taking
@@ -331,10 +331,9 @@ class ListsBackend:
         names = [n for n in names if n != self.consumer]
         if not names:
             return []
-        async with self._r.pipeline(transaction=False) as p:
-            p.time()
-            p.mget([k.heartbeat(n) for n in names])
-            (seconds, micros), beats = await p.execute()
+        # Two calls, not a pipeline: a cluster pipeline refuses TIME and MGET (one slot here).
+        beats = await self._r.mget([k.heartbeat(n) for n in names])
+        seconds, micros = await self._r.time()
         now_ms = int(seconds) * 1000 + int(micros) // 1000
         return [
             n

@@ -79,7 +79,7 @@ class StreamsBackend:
                     uidx = unique_index[j.unique_key] = len(keys)
             ttl_ms = j.unique_ttl_s * 1000
             args += (j.job_id, j.task, j.payload, j.delay_ms, j.at_ms, uidx, ttl_ms)
-        reply = await self._scripts.run("enqueue", keys, args)
+        reply = await self._scripts.run("enqueue", keys, args, durable=True)
         return [_s(x) if isinstance(x, (bytes, str)) else bool(x) for x in reply]
 
     async def fetch(self, queue: str, count: int, block_ms: int) -> list[Delivery]:

@@ -1,4 +1,5 @@
-"""Lua scripts, one file per state change, run over the lean pipelined client.
+"""Lua scripts, one file per state change, run over the lean pipelined client (one server) or
+redis-py (Cluster, which routes each script by its keys, and Sentinel, on the master).
 
 A line ``-- @include name`` in a script is replaced by ``lib/name.lua`` (shared helpers), so each
 operation stays one self-contained script on the server. Scripts are sent as EVALSHA and loaded
@@ -15,14 +16,21 @@ import random
 import re
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 from redis import exceptions as rex
+from redis.asyncio import Redis
 
+from ..errors import ReplicationTimeout
 from ..lean import LeanClient, LeanScript
 
 _INCLUDE = re.compile(r"^-- @include (\w+)$", re.MULTILINE)
-_RETRYABLE = (rex.ConnectionError, rex.TimeoutError)
+_RETRYABLE = (
+    rex.ConnectionError,
+    rex.TimeoutError,
+    rex.TryAgainError,  # Cluster: the slot is being migrated (multi-key on ASK)
+    rex.ClusterError,  # Cluster: CLUSTERDOWN (failover), "TTL exhausted" (long migration)
+)
 
 
 @functools.cache
@@ -41,20 +49,120 @@ def script(name: str) -> LeanScript:
     return LeanScript(source(name))
 
 
-class Scripts:
-    """Runs the package's scripts: ``await scripts.run(name, keys, args)``."""
+class ScriptRunner(Protocol):
+    """Sends one script; ``evalsha_wait`` then issues ``WAIT replicas timeout_ms`` on the same
+    connection (WAIT is not allowed inside a script) and returns the replicas that acked."""
 
-    def __init__(self, client: LeanClient, retries: int = 3) -> None:
+    async def evalsha(self, script: LeanScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """The script's reply."""
+
+    async def evalsha_wait(
+        self, script: LeanScript, keys: Sequence[str], args: Sequence[Any], replicas: int,
+        timeout_ms: int,
+    ) -> tuple[Any, int]:  # fmt: skip
+        """The script's reply and how many replicas acknowledged it."""
+
+
+class LeanRunner:
+    """One server: every script pipelined on the lean client's single connection."""
+
+    def __init__(self, client: LeanClient) -> None:
         self._client = client
-        self._retries = retries
 
-    async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def evalsha(self, script: LeanScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return await self._client.evalsha(script, keys, args)
+
+    async def evalsha_wait(
+        self, script: LeanScript, keys: Sequence[str], args: Sequence[Any], replicas: int,
+        timeout_ms: int,
+    ) -> tuple[Any, int]:  # fmt: skip
+        # One connection: WAIT covers the writes of every script sent on it before.
+        reply = await self._client.evalsha(script, keys, args)
+        return reply, int(await self._client.execute(b"WAIT", replicas, timeout_ms))
+
+
+class RedisRunner:
+    """Cluster or Sentinel: redis-py sends EVALSHA (a cluster client to the node owning the
+    keys' slot: every script's keys share one hash tag) and EVAL on NOSCRIPT."""
+
+    def __init__(self, client: Redis) -> None:
+        self._r = client
+
+    async def evalsha(self, script: LeanScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return await self._r.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        except rex.NoScriptError:
+            return await self._r.execute_command("EVAL", script.source, len(keys), *keys, *args)
+
+    async def evalsha_wait(
+        self, script: LeanScript, keys: Sequence[str], args: Sequence[Any], replicas: int,
+        timeout_ms: int,
+    ) -> tuple[Any, int]:  # fmt: skip
+        command = "EVALSHA"
+        for _ in range(2):
+            # A pipeline holds one connection, so WAIT counts the script's writes.
+            async with self._r.pipeline(transaction=False) as p:
+                body = script.sha if command == "EVALSHA" else script.source
+                p.execute_command(command, body, len(keys), *keys, *args)
+                p.execute_command("WAIT", replicas, timeout_ms)
+                reply, acked = await p.execute(raise_on_error=False)
+            if isinstance(reply, rex.NoScriptError):
+                command = "EVAL"
+                continue
+            if isinstance(reply, Exception):
+                raise reply
+            if isinstance(acked, Exception):
+                raise acked
+            return reply, int(acked)
+        raise AssertionError("unreachable")
+
+
+class Scripts:
+    """Runs the package's scripts: ``await scripts.run(name, keys, args)``.
+
+    With ``wait_replicas``, a ``durable=True`` run (enqueues) waits up to ``wait_timeout_ms``
+    for that many replicas to acknowledge its writes, and raises :class:`ReplicationTimeout`
+    when fewer did (the write happened on the master; it may be lost on a failover)."""
+
+    def __init__(
+        self,
+        runner: ScriptRunner | LeanClient,
+        retries: int = 3,
+        *,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
+    ) -> None:
+        self._runner: ScriptRunner = (
+            LeanRunner(runner) if isinstance(runner, LeanClient) else runner
+        )
+        self._retries = retries
+        self._wait_replicas = wait_replicas
+        self._wait_timeout_ms = wait_timeout_ms
+
+    async def run(
+        self, name: str, keys: Sequence[str], args: Sequence[Any], *, durable: bool = False
+    ) -> Any:
         lua = script(name)
         for attempt in range(self._retries + 1):
             try:
-                return await self._client.evalsha(lua, keys, args)
+                if durable and self._wait_replicas > 0:
+                    return await self._run_replicated(lua, keys, args)
+                return await self._runner.evalsha(lua, keys, args)
             except _RETRYABLE:
                 if attempt == self._retries:
                     raise
                 await asyncio.sleep(min(1.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
         raise AssertionError("unreachable")
+
+    async def _run_replicated(
+        self, lua: LeanScript, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        wanted, timeout_ms = self._wait_replicas, self._wait_timeout_ms
+        reply, acked = await self._runner.evalsha_wait(lua, keys, args, wanted, timeout_ms)
+        if acked < wanted:
+            raise ReplicationTimeout(
+                f"the write reached the master but only {acked} of {wanted} replica(s) "
+                f"acknowledged it within {timeout_ms} ms: it may be lost if the master fails "
+                "now (enqueue again with the same job_id to be sure; it is idempotent)"
+            )
+        return reply

@@ -17,7 +17,10 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     rex.TimeoutError,
     rex.BusyLoadingError,
     rex.ReadOnlyError,
-    rex.TryAgainError,
+    rex.TryAgainError,  # Cluster: resharding a slot (MOVED/ASK are followed by redis-py)
+    rex.ClusterError,  # Cluster: CLUSTERDOWN/MASTERDOWN in a failover, "TTL exhausted" after
+    # redis-py's own retries of MOVED/ASK/TRYAGAIN while a slot migrates
+    rex.SlotNotCoveredError,
     OSError,
 )
 
@@ -36,7 +39,7 @@ def is_transient(exc: BaseException) -> bool:
 class Outage:
     """Tracks one loop's failures: ``await outage.failed(exc)`` sleeps with jittered backoff."""
 
-    errors: tuple[type[BaseException], ...] = (rex.RedisError, OSError)
+    errors: tuple[type[BaseException], ...] = (rex.RedisError, rex.SlotNotCoveredError, OSError)
 
     def __init__(self, doing: str, base_s: float = 0.05, cap_s: float = 5.0, **context: str):
         self.doing = doing
