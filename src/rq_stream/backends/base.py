@@ -7,7 +7,7 @@ sees stream ids or list names. Streams and lists are two implementations of :cla
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,6 +26,8 @@ class Delivery:
     job_id: str = ""
     max_attempts: int = 1
     result_ttl_s: int = 3600
+    started: bool = False
+    """The backend counted the attempt already (``attempt``: >0 run it, 0 or -1 do not)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,12 @@ class Backend(Protocol):
 
     async def fetch(self, queue: str, count: int, block_ms: int) -> list[Delivery]:
         """Take up to ``count`` new jobs, waiting at most ``block_ms``."""
+
+    async def take(
+        self, queue: str, count: int, limits: Mapping[str, tuple[int, int]]
+    ) -> list[Delivery]:
+        """Without blocking, take up to ``count`` new jobs and start them in the same round trip
+        where the backend can (``limits``: task -> (max_attempts, result_ttl_s)); [] if not."""
 
     async def reclaim(self, queue: str, lease_ms: int, count: int) -> list[Delivery]:
         """Take over jobs whose owner has been silent longer than the lease."""

@@ -33,7 +33,7 @@ import itertools
 import math
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -390,6 +390,12 @@ class ListsBackend:
                     queue=queue,
                     count=left,
                 )
+
+    async def take(
+        self, queue: str, count: int, limits: Mapping[str, tuple[int, int]]
+    ) -> list[Delivery]:
+        """No separate busy path: a BLMOVE on a non-empty list returns at once."""
+        return []
 
     async def prune(self, queue: str, idle_ms: int) -> int:
         """Nothing to do: the reaper drops a dead worker from the consumer set."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -98,6 +98,33 @@ class StreamsBackend:
             return []
         return [self._delivery(queue, eid, fields) for eid, fields in reply[0][1]]
 
+    async def take(
+        self, queue: str, count: int, limits: Mapping[str, tuple[int, int]]
+    ) -> list[Delivery]:
+        """Read up to ``count`` new entries without blocking and start them in the same script
+        (``limits``: task name -> (max_attempts, result_ttl_s)). Empty when the queue is."""
+        k = self._q(queue)
+        args: list[Any] = [GROUP, self.consumer, k.done_channel(""), queue, count, 3, 3600]
+        for name, (max_attempts, ttl) in limits.items():
+            args += (name, max_attempts, ttl)
+        try:
+            flat = await self._scripts.run(
+                "stream_take", (k.stream, k.dead, k.job_prefix, k.stats), args
+            )
+        except rex.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.prepare(queue)
+            return []
+        out = []
+        for i in range(0, len(flat), 3):
+            code = int(flat[i + 2])
+            d = Delivery(queue=queue, token=_s(flat[i]), raw=flat[i + 1])
+            if code != -2:  # started by the script: the attempt, or 0 / -1 (not to run)
+                d.started, d.attempt = True, code
+            out.append(d)
+        return out
+
     def _delivery(self, queue: str, eid: bytes | str, fields: dict[Any, Any] | None) -> Delivery:
         raw = (fields or {}).get(b"d", b"")
         return Delivery(queue=queue, token=_s(eid), raw=raw)
@@ -108,9 +135,15 @@ class StreamsBackend:
         out: list[Delivery] = []
         cursor: bytes | str = "0-0"
         while len(out) < count:
-            reply = await self._r.xautoclaim(
-                k.stream, GROUP, self.consumer, lease_ms, cursor, count=count - len(out)
-            )
+            try:
+                reply = await self._r.xautoclaim(
+                    k.stream, GROUP, self.consumer, lease_ms, cursor, count=count - len(out)
+                )
+            except rex.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self.prepare(queue)  # the stream was deleted under us: nothing to claim
+                return out
             cursor, entries, deleted = parse_autoclaim(reply)
             out += (self._delivery(queue, eid, fields) for eid, fields in entries)
             if deleted:
@@ -204,7 +237,12 @@ class StreamsBackend:
             return set()
         k = self._q(queue)
         args = [GROUP, self.consumer, *(d.token for d in deliveries)]
-        lost = await self._scripts.run("stream_renew", (k.stream,), args)
+        try:
+            lost = await self._scripts.run("stream_renew", (k.stream,), args)
+        except rex.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            return {d.token for d in deliveries}  # the stream was deleted: nothing is ours
         return {_s(x) for x in lost}
 
     async def move_due(self, queue: str, limit: int) -> int:

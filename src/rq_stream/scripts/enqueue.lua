@@ -36,7 +36,7 @@ for i = 1, #ARGV, 7 do
       redis.call('ZADD', KEYS[2], due, id)
       redis.call('HSET', jk, 's', 'scheduled', 'n', task, 't', now, 'a', 0, 'ta', 0, 'e', env)
     else
-      redis.call('XADD', KEYS[1], '*', 'd', env)
+      redis.call('XADD', KEYS[1], '*', 'j', id, 'd', env)
       redis.call('HSET', jk, 's', 'queued', 'n', task, 't', now, 'a', 0, 'ta', 0)
     end
     if uidx > 0 then

@@ -10,7 +10,7 @@ for i = 2, #ARGV, 4 do
   local jk = KEYS[2] .. id
   if redis.call('HGET', jk, 'a') == attempt and redis.call('XACK', KEYS[1], ARGV[1], eid) == 1 then
     redis.call('XDEL', KEYS[1], eid)
-    redis.call('XADD', KEYS[1], '*', 'd', env)
+    redis.call('XADD', KEYS[1], '*', 'j', id, 'd', env)
     redis.call('HINCRBY', jk, 'a', -1)
     redis.call('HINCRBY', jk, 'ta', -1)
     redis.call('HSET', jk, 's', 'queued')

@@ -14,7 +14,7 @@ for _, id in ipairs(ids) do
     local jk = KEYS[3] .. id
     local env = redis.call('HGET', jk, 'e')
     if env then
-      redis.call('XADD', KEYS[2], '*', 'd', env)
+      redis.call('XADD', KEYS[2], '*', 'j', id, 'd', env)
       redis.call('HSET', jk, 's', 'queued')
       redis.call('HDEL', jk, 'e')
       moved = moved + 1

@@ -15,7 +15,11 @@ for _, did in ipairs(ARGV) do
     end
     redis.call('XDEL', KEYS[1], did)
     if env then
-      redis.call('XADD', KEYS[2], '*', 'd', env)
+      if id ~= '' then
+        redis.call('XADD', KEYS[2], '*', 'j', id, 'd', env)
+      else
+        redis.call('XADD', KEYS[2], '*', 'd', env)
+      end
       if id ~= '' then
         local jk = KEYS[3] .. id
         redis.call('PERSIST', jk)

@@ -19,7 +19,7 @@ if delay > 0 then
   redis.call('ZADD', KEYS[2], now + delay, ARGV[3])
   redis.call('HSET', jk, 's', 'retrying', 'e', ARGV[6], 'err', ARGV[7])
 else
-  redis.call('XADD', KEYS[1], '*', 'd', ARGV[6])
+  redis.call('XADD', KEYS[1], '*', 'j', ARGV[3], 'd', ARGV[6])
   redis.call('HSET', jk, 's', 'queued', 'err', ARGV[7])
 end
 count(KEYS[4], 'retried', 1, now)

@@ -95,6 +95,10 @@ class Worker:
         self.reclaim_interval_s = reclaim_interval_s
         self.stats = WorkerStats()
         self.backends: dict[str, Backend] = {q: app.backend(q, self.name) for q in self.queues}
+        self._limits = {
+            name: (t.settings.attempts_allowed, t.settings.result_ttl_s)
+            for name, t in app.tasks.items()
+        }
         self.held: dict[str, dict[str, Delivery]] = {q: {} for q in self.queues}
         self._free = self.capacity
         self._freed = anyio.Event()
@@ -191,7 +195,10 @@ class Worker:
         while True:
             count = await self._wait_free()
             try:
-                got = await backend.fetch(queue, count, block_ms)
+                # Busy queue: one round trip reads and starts a batch. Idle: block for new work.
+                got = await backend.take(queue, count, self._limits)
+                if not got:
+                    got = await backend.fetch(queue, count, block_ms)
                 outage.recovered()
             except outage.errors as exc:
                 await outage.failed(exc)
@@ -261,48 +268,56 @@ class Worker:
                 return
 
     async def _admit(self, queue: str, got: list[Delivery], jobs: Channel[Delivery]) -> None:
-        """Decode, count the attempt (atomically in Redis), then hand to the executors."""
+        """Decode, count the attempt (atomically in Redis, unless the backend did it while
+        taking the jobs), then hand to the executors."""
         if not got:
             return
         self._take(len(got))
-        runnable: list[Delivery] = []
+        to_start: list[Delivery] = []
+        ready: list[Delivery] = []
         for d in got:
+            if d.started and d.attempt <= 0:
+                self._not_run(d)
+                continue
             failure = self._prepare(d)
-            if failure is None:
-                runnable.append(d)
-            else:
+            if failure is not None:
                 await self._reject(d, failure)
                 self._give(1)
-        if not runnable:
-            return
-        backend = self.backends[queue]
+            else:
+                (ready if d.started else to_start).append(d)
+        if to_start:
+            for d, attempt in zip(to_start, await self._start(queue, to_start), strict=True):
+                d.started, d.attempt = True, attempt
+                if attempt > 0:
+                    ready.append(d)
+                else:
+                    self._not_run(d)
+        held = self.held[queue]
+        for d in ready:
+            held[d.token] = d
+            jobs.put(d)
+
+    async def _start(self, queue: str, deliveries: list[Delivery]) -> list[int]:
         outage = Outage("starting jobs", queue=queue)
         while True:
             try:
-                attempts = await backend.start(queue, runnable)
-                break
+                attempts = await self.backends[queue].start(queue, deliveries)
+                outage.recovered()
+                return attempts
             except outage.errors as exc:
                 await outage.failed(exc)
-        outage.recovered()
-        held = self.held[queue]
-        for d, attempt in zip(runnable, attempts, strict=True):
-            if attempt > 0:
-                d.attempt = attempt
-                held[d.token] = d
-            else:
-                self._give(1)
-                if attempt < 0:
-                    self.stats.failed += 1
-                    self.log.error(
-                        "job dead-lettered: it was started too many times without finishing "
-                        "(its worker crashed or was killed each time)",
-                        job_id=d.job_id,
-                        queue=queue,
-                        max_attempts=d.max_attempts,
-                    )
-        for d in runnable:
-            if d.attempt > 0:
-                jobs.put(d)
+
+    def _not_run(self, d: Delivery) -> None:
+        """A delivery that must not run: already finished (0) or just dead-lettered (-1)."""
+        self._give(1)
+        if d.attempt < 0:
+            self.stats.failed += 1
+            self.log.error(
+                "job dead-lettered: it was started too many times without finishing "
+                "(its worker crashed or was killed each time)",
+                job_id=d.job_id or codec.peek_job_id(d.raw),
+                queue=d.queue,
+            )
 
     def _prepare(self, d: Delivery) -> Failure | None:
         """Decode a delivery; the failure if it cannot run on this worker."""

@@ -1,0 +1,35 @@
+-- start_entry(...): count one attempt, atomically, for an entry delivered to `consumer`.
+-- Returns the attempt number to run (>= 1); 0 if the job had already finished (the entry is
+-- acked and deleted: do not run it); -1 if it was started max_attempts times already without
+-- finishing (it crashed its workers: dead-lettered). Needs lib/finish (bury).
+local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, id, max, ttl, now)
+  local h = redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
+  if h[1] == 'succeeded' or h[1] == 'failed' then
+    redis.call('XACK', stream, group, eid)
+    redis.call('XDEL', stream, eid)
+    return 0
+  end
+  local a = tonumber(h[2] or '0') + 1
+  if a <= max then
+    redis.call('HSET', jk, 's', 'running', 'w', consumer, 'st', now, 'a', a,
+      'ta', tonumber(h[3] or '0') + 1, 'fs', h[4] or now)
+    return a
+  end
+  -- This start does not happen: the attempts recorded are the ones that did.
+  local entry = redis.call('XRANGE', stream, eid, eid)
+  local env = ''
+  if entry[1] then
+    local f = entry[1][2]
+    for j = 1, #f, 2 do
+      if f[j] == 'd' then env = f[j + 1] end
+    end
+  end
+  if redis.call('XACK', stream, group, eid) == 1 then
+    redis.call('XDEL', stream, eid)
+    bury(dead, jk, chan, id, env, 'WorkerLost',
+      'the job was started ' .. (a - 1) .. ' times and its worker died or lost it each time '
+      .. '(max_attempts=' .. max .. '); it may crash its worker (segfault, os._exit, OOM kill)',
+      '', consumer, now, ttl, queue)
+  end
+  return -1
+end

@@ -1,0 +1,46 @@
+-- stream_take: read up to COUNT new entries without blocking and start them, in one step (the
+-- worker's busy path: one round trip per batch instead of a read and then a start).
+-- KEYS[1] stream   (stream) the queue's backlog
+-- KEYS[2] dead     (stream) dead letters
+-- KEYS[3] job key prefix    (hash per job)
+-- KEYS[4] stats    (hash)   queue counters
+-- ARGV[1] group, ARGV[2] consumer, ARGV[3] channel prefix, ARGV[4] queue name, ARGV[5] count,
+-- ARGV[6] default max_attempts, ARGV[7] default result_ttl_s,
+-- ARGV[8..] groups of 3: task name, max_attempts, result_ttl_s (the worker's tasks)
+-- Returns a flat array of triples: entry id, payload, code; code as in lib/start.lua, or -2
+-- when the entry names no job ('j' field missing: not written by rq_stream) and was not
+-- started: the worker decodes it and dead-letters it.
+-- @include now
+-- @include finish
+-- @include start
+local now = now_ms()
+local limits = {}
+for i = 8, #ARGV, 3 do limits[ARGV[i]] = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])} end
+local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', tonumber(ARGV[5]),
+  'STREAMS', KEYS[1], '>')
+local out = {}
+local buried = 0
+if read then
+  for _, entry in ipairs(read[1][2]) do
+    local eid, f = entry[1], entry[2]
+    local id, env = nil, ''
+    for j = 1, #f, 2 do
+      if f[j] == 'j' then id = f[j + 1] elseif f[j] == 'd' then env = f[j + 1] end
+    end
+    local code = -2
+    if id then
+      local jk = KEYS[3] .. id
+      local limit = limits[redis.call('HGET', jk, 'n') or '']
+      local max, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
+      if limit then max, ttl = limit[1], limit[2] end
+      code = start_entry(KEYS[1], KEYS[2], jk, ARGV[1], ARGV[2], ARGV[3], ARGV[4], eid, id,
+        max, ttl, now)
+      if code < 0 then buried = buried + 1 end
+    end
+    out[#out + 1] = eid
+    out[#out + 1] = env
+    out[#out + 1] = code
+  end
+end
+count(KEYS[4], 'dead', buried, now)
+return out
