@@ -8,11 +8,13 @@ with LocalSentinel() as s:                    # one master, one replica, three s
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -124,9 +126,11 @@ class LocalSentinel:
         self.down_after_ms = down_after_ms
         self.dir = Path(tempfile.mkdtemp(prefix="rq_stream-sentinel-"))
         self.master = RedisServer(directory=str(self._sub("master")))
+        self.link = LinkProxy(self.master.port)
+        """The replica replicates through this relay, so a test can partition them."""
         self.replica = RedisServer(
             directory=str(self._sub("replica")),
-            extra_args=["--replicaof", "127.0.0.1", str(self.master.port)],
+            extra_args=["--replicaof", "127.0.0.1", str(self.link.port)],
         )
         self.sentinel_ports = [free_port() for _ in range(3)]
         self.sentinels: list[subprocess.Popen[bytes]] = []
@@ -189,7 +193,16 @@ class LocalSentinel:
         return -1
 
     def kill_master(self) -> None:
+        """SIGKILL the master and cut its replication link (what a partition does: whatever
+        the relay held back never reaches the replica)."""
         self.master.kill()
+        self.link.close()
+
+    def rejoin_old_master(self) -> None:
+        """Restart the killed master (empty) as a replica of the promoted one, as the sentinels
+        would within ~10 s; the promoted master has a replica to WAIT for again."""
+        self.master.extra_args = ["--replicaof", "127.0.0.1", str(self.replica.port)]
+        self.master.start()
 
     def wait_failover(self, timeout_s: float = 30) -> None:
         wait_for("sentinels to promote the replica", self._promoted, timeout_s)
@@ -204,6 +217,7 @@ class LocalSentinel:
             if proc.poll() is None:
                 proc.kill()
             proc.wait(10)
+        self.link.close()
         self.replica.close()
         self.master.close()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -218,3 +232,51 @@ class LocalSentinel:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class LinkProxy:
+    """A TCP relay from a replica to its master that a test can ``freeze`` (bytes from the
+    master are dropped from then on, as in a network partition) and ``close``."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.frozen = threading.Event()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._server.getsockname()[1])
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                replica, _ = self._server.accept()
+                master = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                if self._server.fileno() == -1:
+                    return
+                continue
+            master.settimeout(None)
+            self._sockets += [replica, master]
+            threading.Thread(target=self._pump, args=(master, replica, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(replica, master, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, from_master: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if not (from_master and self.frozen.is_set()):
+                    dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            sock.close()
+
+    def freeze(self) -> None:
+        self.frozen.set()
+
+    def close(self) -> None:
+        self.frozen.set()
+        self._server.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
