@@ -57,6 +57,8 @@ async def run_through_failover(
             return await app.redis.zcard(app.keys.workers) >= len(workers)
 
         await wait_until(workers_up, 20, "the worker processes to start")
+        before = await slow.enqueue(-1, 0.001)  # results wait on pub/sub: before the failover
+        assert await before.result(timeout_s=10) == -1
 
         async def produce(mine: list[int]) -> None:
             nonlocal errors
@@ -92,6 +94,8 @@ async def run_through_failover(
                 return all(s in (JobStatus.SUCCEEDED, JobStatus.NOT_FOUND) for s in statuses)
 
             await wait_until(settled, 60, "every surviving job to finish")
+        after = await slow.enqueue(-2, 0.001)  # ...and after it, on the promoted master
+        assert await after.result(timeout_s=10) == -2
         lost = [
             j for j in acked if await app.job(j, reliability.QUEUE).status() is JobStatus.NOT_FOUND
         ]
