@@ -91,13 +91,26 @@ class Lib:
         raise ValueError(self.key)
 
 
+# rq_stream gets a virtualenv of its own too, like every peer: the package and its runtime
+# dependencies only (an editable install, so it runs the code of this checkout), not the
+# project's dev tools (rich, fastapi, mypy...) that would inflate the worker's RSS.
+RQS_PACKAGES = ("-e", str(ROOT.parent))
+
 LIBS = [
-    Lib("rq_stream", "rq_stream (streams)", "rqs_bench", None, dists=("rq_stream", "redis")),
+    Lib(
+        "rq_stream",
+        "rq_stream (streams)",
+        "rqs_bench",
+        "rq_stream",
+        RQS_PACKAGES,
+        dists=("rq_stream", "redis"),
+    ),
     Lib(
         "rq_stream-lists",
         "rq_stream (lists)",
         "rqs_bench",
-        None,
+        "rq_stream",
+        RQS_PACKAGES,
         dists=("rq_stream", "redis"),
         env={"BENCH_RQS_BACKEND": "lists"},
     ),
