@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar, overload
@@ -391,14 +390,14 @@ class RqStream:
             raise EnqueueError(f"task {task.name!r} belongs to another RqStream application")
         task.check_arguments(c.args, c.kwargs)
         queue = o.queue or task.settings.queue
-        job_id = o.job_id or uuid.uuid4().hex
+        job_id = o.job_id or os.urandom(16).hex()  # as unique as uuid4, a quarter of its cost
         payload = encode_envelope(
             Envelope(job_id, task.name, c.args, c.kwargs, now_ms, o.result_ttl_s),
             self.max_payload_bytes,
         )
         delay_ms = int(o.delay_s * 1000) if o.delay_s else 0
         at_ms = int(o.at.timestamp() * 1000) if o.at is not None else 0
-        ukey = unique_key(task, queue, c.args, c.kwargs)
+        ukey = unique_key(task, queue, c.args, c.kwargs) if task.settings.unique else ""
         new = NewJob(job_id, task.name, payload, delay_ms, at_ms, ukey, task.settings.unique_ttl_s)
         return Job(self, job_id, queue), new
 
