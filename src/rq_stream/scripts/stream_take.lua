@@ -30,11 +30,12 @@ if read then
     local code = -2
     if id then
       local jk = KEYS[3] .. id
-      local limit = limits[redis.call('HGET', jk, 'n') or '']
+      local h = redis.call('HMGET', jk, 's', 'a', 'ta', 'fs', 'n')
+      local limit = limits[h[5] or '']
       local max, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
       if limit then max, ttl = limit[1], limit[2] end
       code = start_entry(KEYS[1], KEYS[2], jk, ARGV[1], ARGV[2], ARGV[3], ARGV[4], eid, id,
-        max, ttl, now)
+        max, ttl, now, h)
       if code < 0 then buried = buried + 1 end
     end
     out[#out + 1] = eid

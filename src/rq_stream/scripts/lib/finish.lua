@@ -17,10 +17,11 @@ local function expire_or_delete(jk, ttl)
   end
 end
 
--- release_unique(job_key, job_id): a unique job ended; free its unique key (named in the job's
--- field 'u' by enqueue.lua, same hash tag as the job) unless it already marks a newer job.
-local function release_unique(jk, job_id)
-  local u = redis.call('HGET', jk, 'u')
+-- release_unique(job_key, job_id[, u]): a unique job ended; free its unique key (named in the
+-- job's field 'u' by enqueue.lua, same hash tag as the job) unless it already marks a newer job.
+-- A caller that has read field 'u' already passes it (false: the job is not unique).
+local function release_unique(jk, job_id, u)
+  if u == nil then u = redis.call('HGET', jk, 'u') end
   if u and redis.call('GET', u) == job_id then redis.call('DEL', u) end
 end
 

@@ -2,8 +2,9 @@
 -- Returns the attempt number to run (>= 1); 0 if the job had already finished (the entry is
 -- acked and deleted: do not run it); -1 if it was started max_attempts times already without
 -- finishing (it crashed its workers: dead-lettered). Needs lib/finish (bury).
-local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, id, max, ttl, now)
-  local h = redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
+-- `h` is the job's HMGET s a ta fs, when the caller has read it already.
+local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, id, max, ttl, now, h)
+  h = h or redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
   if h[1] == 'succeeded' or h[1] == 'failed' then
     redis.call('XACK', stream, group, eid)
     redis.call('XDEL', stream, eid)
