@@ -8,43 +8,7 @@
 -- Returns one reply per job: 1 added, 0 a job with that id already exists (nothing written),
 -- or the id of the live job holding the same unique key (nothing written).
 -- @include now
-local now = now_ms()
-local out = {}
-for i = 1, #ARGV, 7 do
-  local id, task, env = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local delay, at = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
-  local uidx, uttl = tonumber(ARGV[i + 5]), ARGV[i + 6]
-  local jk = KEYS[3] .. id
-  local holder = false
-  if uidx > 0 then
-    -- The holder counts only while its job is unfinished: a finished job whose key somehow
-    -- survived (it is deleted when the job ends) does not block new ones.
-    holder = redis.call('GET', KEYS[uidx])
-    if holder then
-      local st = redis.call('HGET', KEYS[3] .. holder, 's')
-      if not st or st == 'succeeded' or st == 'failed' then holder = false end
-    end
-  end
-  if redis.call('EXISTS', jk) == 1 then
-    out[#out + 1] = 0
-  elseif holder then
-    out[#out + 1] = holder
-  else
-    local due = 0
-    if at > 0 then due = at elseif delay > 0 then due = now + delay end
-    if due > now then
-      redis.call('ZADD', KEYS[2], due, id)
-      redis.call('HSET', jk, 's', 'scheduled', 'n', task, 't', now, 'a', 0, 'ta', 0, 'e', env)
-    else
-      redis.call('XADD', KEYS[1], '*', 'j', id, 'd', env)
-      redis.call('HSET', jk, 's', 'queued', 'n', task, 't', now, 'a', 0, 'ta', 0)
-    end
-    if uidx > 0 then
-      -- 'u' names the unique key so the scripts that end the job can delete it (lib/finish).
-      redis.call('SET', KEYS[uidx], id, 'PX', uttl)
-      redis.call('HSET', jk, 'u', KEYS[uidx])
-    end
-    out[#out + 1] = 1
-  end
-end
-return out
+-- @include enqueue_jobs
+return enqueue_jobs(function(id, env)
+  redis.call('XADD', KEYS[1], '*', 'j', id, 'd', env)
+end)

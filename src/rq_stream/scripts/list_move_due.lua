@@ -6,22 +6,7 @@
 -- ARGV[1] batch limit
 -- Returns {moved, ms until the next due job (-1 when none)}.
 -- @include now
-local now = now_ms()
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
-local moved = 0
-for _, id in ipairs(ids) do
-  if redis.call('ZREM', KEYS[1], id) == 1 then
-    local jk = KEYS[3] .. id
-    local env = redis.call('HGET', jk, 'e')
-    if env then
-      redis.call('LPUSH', KEYS[2], env)
-      redis.call('HSET', jk, 's', 'queued')
-      redis.call('HDEL', jk, 'e')
-      moved = moved + 1
-    end
-  end
-end
-local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local wait = -1
-if nxt[2] then wait = math.max(0, tonumber(nxt[2]) - now) end
-return {moved, wait}
+-- @include move_due
+return move_due(KEYS[1], KEYS[3], tonumber(ARGV[1]), function(_, env)
+  redis.call('LPUSH', KEYS[2], env)
+end)

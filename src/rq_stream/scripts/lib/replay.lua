@@ -1,0 +1,29 @@
+-- replay(dead, job_prefix, ids, push): put dead letters back on the backlog with push(id, env)
+-- (id is '' for a payload that named no job); each keeps its job id and history (attempts
+-- start again, the replay is counted). Returns the number of jobs replayed.
+local function replay(dead, job_prefix, ids, push)
+  local n = 0
+  for _, did in ipairs(ids) do
+    local entry = redis.call('XRANGE', dead, did, did)
+    if entry[1] then
+      local f = entry[1][2]
+      local env, id = nil, ''
+      for j = 1, #f, 2 do
+        if f[j] == 'd' then env = f[j + 1] elseif f[j] == 'job' then id = f[j + 1] end
+      end
+      redis.call('XDEL', dead, did)
+      if env then
+        push(id, env)
+        if id ~= '' then
+          local jk = job_prefix .. id
+          redis.call('PERSIST', jk)
+          redis.call('HSET', jk, 's', 'queued', 'a', 0)
+          redis.call('HINCRBY', jk, 'rp', 1)
+          redis.call('HDEL', jk, 'r', 'ft')
+        end
+        n = n + 1
+      end
+    end
+  end
+  return n
+end
