@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..codec import Envelope
+from ..keys import QueueKeys
 
 
 @dataclass(slots=True)
@@ -40,6 +41,31 @@ class NewJob:
     unique_key: str = ""
     """Redis key marking a unique job (``@app.task(unique=...)``); "" for ordinary jobs."""
     unique_ttl_s: int = 0
+
+
+def enqueue_arguments(
+    backlog: str, k: QueueKeys, jobs: Sequence[NewJob]
+) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of the enqueue scripts (lib/enqueue_jobs.lua): the backlog, the delayed set,
+    the job key prefix, then each distinct unique key once; seven arguments per job."""
+    keys = [backlog, k.delayed, k.job_prefix]
+    unique_index: dict[str, int] = {}  # unique key -> its KEYS index (1-based, for Lua)
+    args: list[Any] = []
+    for j in jobs:
+        uidx = 0
+        if j.unique_key:
+            uidx = unique_index.get(j.unique_key, 0)
+            if not uidx:
+                keys.append(j.unique_key)
+                uidx = unique_index[j.unique_key] = len(keys)
+        args += (j.job_id, j.task, j.payload, j.delay_ms, j.at_ms, uidx, j.unique_ttl_s * 1000)
+    return keys, args
+
+
+def enqueue_replies(reply: Sequence[Any]) -> list[bool | str]:
+    """Per job: True added, False the id exists, or the id of the live unique job."""
+    return [x.decode() if isinstance(x, bytes) else x if isinstance(x, str) else bool(x)
+            for x in reply]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

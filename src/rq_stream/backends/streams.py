@@ -12,7 +12,15 @@ from redis.asyncio import Redis
 from .. import codec
 from ..keys import GROUP, AppKeys, QueueKeys
 from ..scripts import Scripts
-from .base import Completion, Delivery, Failure, NewJob, QueueCounts
+from .base import (
+    Completion,
+    Delivery,
+    Failure,
+    NewJob,
+    QueueCounts,
+    enqueue_arguments,
+    enqueue_replies,
+)
 
 log = structlog.get_logger("rq_stream.streams")
 
@@ -67,20 +75,8 @@ class StreamsBackend:
 
     async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool | str]:
         k = self._q(queue)
-        keys = [k.stream, k.delayed, k.job_prefix]
-        unique_index: dict[str, int] = {}  # unique key -> its KEYS index (1-based, for Lua)
-        args: list[Any] = []
-        for j in jobs:
-            uidx = 0
-            if j.unique_key:
-                uidx = unique_index.get(j.unique_key, 0)
-                if not uidx:
-                    keys.append(j.unique_key)
-                    uidx = unique_index[j.unique_key] = len(keys)
-            ttl_ms = j.unique_ttl_s * 1000
-            args += (j.job_id, j.task, j.payload, j.delay_ms, j.at_ms, uidx, ttl_ms)
-        reply = await self._scripts.run("enqueue", keys, args, durable=True)
-        return [_s(x) if isinstance(x, (bytes, str)) else bool(x) for x in reply]
+        keys, args = enqueue_arguments(k.stream, k, jobs)
+        return enqueue_replies(await self._scripts.run("enqueue", keys, args, durable=True))
 
     async def fetch(self, queue: str, count: int, block_ms: int) -> list[Delivery]:
         k = self._q(queue)
