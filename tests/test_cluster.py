@@ -102,7 +102,7 @@ async def test_queues_spread_over_nodes_and_everything_runs(
         async with app.lock(f"lock:{i % 3}", ttl_s=5):
             return i * 2
 
-    @app.task(unique=True)
+    @app.task(unique=True, queue=QUEUES[1])  # a lists queue: finishing frees the unique key
     async def once(x: int) -> int:
         return x
 
@@ -114,9 +114,12 @@ async def test_queues_spread_over_nodes_and_everything_runs(
     async with app:
         assert isinstance(app.scripts._runner, RedisRunner)
         jobs = [await work.options(queue=QUEUES[i % len(QUEUES)]).enqueue(i) for i in range(60)]
-        jobs += await app.enqueue_many([work.options(queue=q).call(1) for q in QUEUES])
+        expected = {job: i * 2 for i, job in enumerate(jobs) if i % 10}
+        bulk = await app.enqueue_many([work.options(queue=q).call(1) for q in QUEUES])
+        expected.update((job, 2) for job in bulk)
         a, b = await once.enqueue(7), await once.enqueue(7)
         assert a.id == b.id
+        expected[a] = 7
         assert await square(4) == 16 and await square(4) == 16
         assert square.stats.hits == 1
         assert await limiter.try_acquire("user")
@@ -124,19 +127,17 @@ async def test_queues_spread_over_nodes_and_everything_runs(
         with anyio.fail_after(30):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(worker.run)
-                for i, job in enumerate(jobs):
-                    if i % 10:
-                        assert await job.result(timeout_s=10) == (i * 2 if i < 60 else 2)
+                got = {j: await j.result(timeout_s=10) for j in expected}
                 snapshot = await admin_module.gather(app)  # while the worker is alive
                 worker.request_stop()
+        assert got == expected
         assert {q.name for q in snapshot.queues} >= set(QUEUES)
         assert len(snapshot.workers) == 1 and sorted(snapshot.workers[0].queues) == sorted(QUEUES)
         dead = [letter for q in QUEUES for letter in await app.dead_letters(q).list()]
         assert len(dead) == 6 and all(d.exc_type == "ValueError" for d in dead)
         final = await admin_module.gather(app)
-        assert (
-            sum(q.totals["completed"] for q in final.queues) == 54 + 6
-        )  # "once" waits in "default"
+        assert sum(q.totals["completed"] for q in final.queues) == 54 + 6 + 1
+        assert (await once.enqueue(7)).id != a.id  # the first one finished: its key was freed
         assert sum(q.dead for q in final.queues) == 6
 
 

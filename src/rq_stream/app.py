@@ -310,6 +310,10 @@ class RqStream:
     async def connect(self) -> None:
         """Check that Redis answers; raises :class:`ConnectionFailed` with the reason."""
         await connection.ping(self.redis, self.url)
+        if self.topology.kind == "cluster":
+            # Load the slot map and command table of the blocking client now: redis-py's first
+            # concurrent XREADGROUPs (keys found with COMMAND GETKEYS) race on a fresh client.
+            await connection.ping(self.blocking_redis, self.url)
 
     async def close(self) -> None:
         self._results = None

@@ -43,8 +43,8 @@ def validate_url(url: str) -> None:
     parsed = urlparse(url)
     if parsed.scheme not in _SCHEMES:
         raise ConnectionFailed(
-            f"invalid Redis URL {url!r}: it must start with redis://, rediss://, unix://, "
-            "redis+cluster:// or redis+sentinel:// (for example redis://127.0.0.1:6379/0)"
+            f"invalid Redis URL {url!r}: it must start with redis://, rediss:// or unix:// "
+            "(for example redis://127.0.0.1:6379/0), or redis+cluster:// or redis+sentinel://"
         )
     if parsed.scheme != "unix" and not parsed.hostname:
         raise ConnectionFailed(f"invalid Redis URL {url!r}: no host name")
