@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 
@@ -38,10 +39,12 @@ def command(port: int, *args: str, timeout_s: float = 2.0) -> str:
     return done.stdout
 
 
-def cluster_port() -> int:
+def cluster_port(taken: Collection[int] = ()) -> int:
     """A free port P with P + 10000 free too (the cluster bus), both at most 65535."""
     for _ in range(200):
         port = random.randint(20000, 55000)
+        if {port, port + 10000} & {p + d for p in taken for d in (0, 10000)}:
+            continue
         try:
             with socket.socket() as a, socket.socket() as b:
                 a.bind(("127.0.0.1", port))
@@ -68,7 +71,7 @@ class LocalCluster:
         self.dir = Path(tempfile.mkdtemp(prefix="rq_stream-cluster-"))
         self.servers: list[RedisServer] = []
         for _ in range(masters):
-            port = cluster_port()
+            port = cluster_port(taken=[s.port for s in self.servers])
             node_dir = self.dir / str(port)
             node_dir.mkdir()
             conf = str(node_dir / "nodes.conf")
@@ -250,10 +253,12 @@ class LinkProxy:
         while True:
             try:
                 replica, _ = self._server.accept()
-                master = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
             except OSError:
-                if self._server.fileno() == -1:
-                    return
+                return  # closed
+            try:
+                master = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:  # the master is gone: the replica retries on its own
+                replica.close()
                 continue
             master.settimeout(None)
             self._sockets += [replica, master]

@@ -268,7 +268,12 @@ class RqStream:
 
     @property
     def lean(self) -> LeanClient:
-        """The pipelined client the hot paths (every Lua script) use."""
+        """The pipelined client the hot paths (every Lua script) use, on a single server."""
+        if self.topology.kind != "single":
+            raise ConfigurationError(
+                f"the lean client speaks to one server; on {self.topology.kind} scripts run "
+                "through app.redis (app.scripts picks the right one)"
+            )
         if self._lean is None:
             settings = self.connection_settings
             self._lean = LeanClient(
@@ -322,7 +327,7 @@ class RqStream:
             self._channels = None
         for client in (self._redis, self._blocking):
             if client is not None:
-                await client.aclose()
+                await connection.close_client(client)
         if self._lean is not None:
             await self._lean.aclose()
         self._redis = self._blocking = None

@@ -140,6 +140,14 @@ def _sentinel_client(
     )
 
 
+async def close_client(client: Redis) -> None:
+    """Close a client, and for a Sentinel master client the connections to the Sentinels."""
+    await client.aclose()
+    manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
+    for sentinel in getattr(manager, "sentinels", ()):
+        await sentinel.aclose()
+
+
 def describe(url: str) -> str:
     """The URL without its password, for messages."""
     parsed = urlparse(url)
