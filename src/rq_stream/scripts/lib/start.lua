@@ -1,10 +1,14 @@
 -- start_entry(...): count one attempt, atomically, for an entry delivered to `consumer`.
 -- Returns the attempt number to run (>= 1); 0 if the job had already finished (the entry is
--- acked and deleted: do not run it); -1 if it was started max_attempts times already without
--- finishing (it crashed its workers: dead-lettered). Needs lib/finish (bury).
+-- acked and deleted: do not run it) or is gone (no record, no entry: a failover lost its
+-- enqueue; its delivery came from the old master); -1 if it was started max_attempts times
+-- already without finishing (it crashed its workers: dead-lettered). Needs lib/finish (bury).
 -- `h` is the job's HMGET s a ta fs, when the caller has read it already.
 local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, id, max, ttl, now, h)
   h = h or redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
+  if not h[1] and not redis.call('XRANGE', stream, eid, eid)[1] then
+    return 0  -- neither record nor entry: lost with a failed-over master (async replication)
+  end
   if h[1] == 'succeeded' or h[1] == 'failed' then
     redis.call('XACK', stream, group, eid)
     redis.call('XDEL', stream, eid)
