@@ -214,3 +214,23 @@ async def test_dead_consumers_are_pruned_only_when_empty_and_gone(app: RqStream)
     assert await pruner.prune("default", idle_ms=0) == 1
     names = {c["name"].decode() for c in await app.redis.xinfo_consumers(k.stream, GROUP)}
     assert names == {"dead-with-work", "alive-empty"}
+
+
+async def test_many_queues_sharing_scarce_slots_all_drain(app: RqStream) -> None:
+    """Every queue's fetcher waits for a free slot at once; none may be left waiting forever."""
+    import anyio
+
+    queues = [f"q{i}" for i in range(6)]
+    jobs = []
+    for q in queues:
+
+        @app.task(queue=q, name=f"nap-{q}")
+        async def nap(i: int) -> int:
+            await anyio.sleep(0.002)
+            return i
+
+        jobs += await app.enqueue_many([nap.call(i) for i in range(15)])
+    worker = Worker(app, queues=queues, concurrency=1, prefetch=0, burst=True, handle_signals=False)
+    with anyio.fail_after(20):
+        await worker.run()
+    assert worker.stats.completed == len(jobs) == 90

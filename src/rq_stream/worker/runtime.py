@@ -361,9 +361,11 @@ class Worker:
 
     # ------------------------------------------------------------------ capacity
     async def _wait_free(self) -> int:
+        """Free slots, waiting for some. Every fetcher (one per queue) may wait here at once:
+        ``_give`` wakes them all by setting the current event and installing a fresh one, so no
+        waiter is ever left on an event nobody will set."""
         while self._free <= 0:
             await self._freed.wait()
-            self._freed = anyio.Event()
         return min(self._free, 500)
 
     def _take(self, n: int) -> None:
@@ -371,7 +373,8 @@ class Worker:
 
     def _give(self, n: int) -> None:
         self._free += n
-        self._freed.set()
+        freed, self._freed = self._freed, anyio.Event()
+        freed.set()
 
     def release(self, d: Delivery) -> None:
         """A job left this worker (finished, retried, dead-lettered or handed back)."""
