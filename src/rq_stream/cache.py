@@ -166,8 +166,8 @@ class Cached(Generic[P, R]):
                 left = deadline - time.monotonic()
                 if status != _WAIT or left <= 0:
                     return status, data
-                pttl = int(data)
-                message = await inbox.next(min(left, pttl / 1000 if pttl > 0 else left))
+                pttl = int(data)  # 0: the fill lock expires this very millisecond
+                message = await inbox.next(min(left, max(pttl, 1) / 1000 if pttl >= 0 else left))
                 if message is not None and message[:1] == b"V":
                     return _HIT, message[1:]
                 # None (timeout: the fill lock may have expired) or a re-check notice: loop.
