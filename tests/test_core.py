@@ -234,3 +234,19 @@ async def test_many_queues_sharing_scarce_slots_all_drain(app: RqStream) -> None
     with anyio.fail_after(20):
         await worker.run()
     assert worker.stats.completed == len(jobs) == 90
+
+
+async def test_a_stalled_reader_does_not_start_a_reclaimed_entry(app: RqStream) -> None:
+    @app.task
+    async def add(x: int, y: int) -> int:
+        return x + y
+
+    job = await add.enqueue(1, 1)
+    slow, fast = app.backend("default", consumer="slow"), app.backend("default", consumer="fast")
+    (got,) = await slow.fetch("default", 1, 100)
+    got.job_id, got.max_attempts = job.id, 3
+    (taken,) = await fast.reclaim("default", lease_ms=0, count=1)
+    taken.job_id, taken.max_attempts = job.id, 3
+    assert await fast.start("default", [taken]) == [1]
+    assert await slow.start("default", [got]) == [0]  # no longer its entry: not run twice
+    assert (await job.info()).attempts == 1
