@@ -340,3 +340,12 @@ def test_tables_plain_and_rich() -> None:
     text = console.export_text()
     assert "12,345" in text
     assert "host:1:abc" in text
+
+
+def test_worker_lease_flag(cli: Cli) -> None:
+    done = cli("worker", APP, "--burst", "--lease", "2")
+    assert done.returncode == 0, done.stderr
+    assert "lease_ms=" in done.stderr and "2000" in done.stderr.split("lease_ms=")[1][:40]
+    bad = cli("worker", APP, "--lease", "0")
+    assert bad.returncode == 2
+    assert "argument --lease: must be > 0" in bad.stderr

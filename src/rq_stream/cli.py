@@ -154,7 +154,7 @@ def _build_worker(args: argparse.Namespace) -> Worker:
         app = _load(args)
         queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
         return Worker(app, queues=queues, concurrency=args.concurrency, burst=args.burst,
-                      grace_s=args.grace)  # fmt: skip
+                      grace_s=args.grace, lease_s=args.lease)  # fmt: skip
     except (CliError, ConfigurationError, ConnectionFailed) as exc:
         raise CannotStart(str(exc)) from exc
 
@@ -212,6 +212,8 @@ def _child_command(args: argparse.Namespace) -> list[str]:
             "--log-format", args.log_format, "--log-level", args.log_level]  # fmt: skip
     if args.queues:
         cmd += ["--queues", args.queues]
+    if args.lease is not None:
+        cmd += ["--lease", str(args.lease)]
     if args.burst:
         cmd.append("--burst")
     if args.url:
@@ -553,6 +555,13 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> float:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
 def _log_level(text: str) -> str:
     if text.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise argparse.ArgumentTypeError(f"unknown log level {text!r}")
@@ -588,6 +597,14 @@ def _add_worker(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="S",
         default=25.0,
         help="seconds running jobs get to finish at stop (default 25)",
+    )
+    w.add_argument(
+        "--lease",
+        type=_positive,
+        metavar="S",
+        default=None,
+        help="seconds a job may go without its worker's renewal before another worker takes it "
+        "over (default: the app's lease_s, 30)",
     )
     w.add_argument(
         "--restart-delay",
