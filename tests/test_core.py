@@ -250,3 +250,35 @@ async def test_a_stalled_reader_does_not_start_a_reclaimed_entry(app: RqStream) 
     assert await fast.start("default", [taken]) == [1]
     assert await slow.start("default", [got]) == [0]  # no longer its entry: not run twice
     assert (await job.info()).attempts == 1
+
+
+async def test_completions_are_published_only_for_awaited_jobs(app: RqStream) -> None:
+    import anyio
+
+    @app.task
+    async def add(x: int, y: int) -> int:
+        return x + y
+
+    quiet, awaited = await add.enqueue(1, 1), await add.enqueue(2, 2)
+    k = app.keys.queue("default")
+    ps = app.redis.pubsub()
+    await ps.subscribe(k.done_channel(quiet.id), k.done_channel(awaited.id))
+    got: list[int] = []
+    async with anyio.create_task_group() as tg:
+
+        async def wait() -> None:
+            got.append(await awaited.result(timeout_s=5))
+
+        tg.start_soon(wait)
+        while await app.redis.hget(k.job(awaited.id), "wt") is None:
+            await anyio.sleep(0.01)
+        await burst(app).run()
+    assert got == [4] and await quiet.result(timeout_s=1) == 2
+    published = []
+    with anyio.move_on_after(0.5):
+        while True:
+            msg = await ps.get_message(timeout=0.1)
+            if msg is not None and msg["type"] == "message":
+                published.append(msg["channel"].decode())
+    assert published == [k.done_channel(awaited.id)]
+    await ps.aclose()

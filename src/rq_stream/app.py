@@ -302,7 +302,7 @@ class RqStream:
     @property
     def results(self) -> Results:
         if self._results is None:
-            self._results = Results(self.redis, self.keys, self.channels)
+            self._results = Results(self.redis, self.keys, self.channels, self.scripts)
         return self._results
 
     @property

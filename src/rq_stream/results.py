@@ -1,9 +1,11 @@
 """Waiting for results without polling, on the application's shared pub/sub connection.
 
-A waiter subscribes to its job's channel and waits for the server to confirm, then reads the
-job's record: a job that finished before the subscription is seen in the record, one that
-finishes after is seen on the channel. If the pub/sub connection drops, the waiter reads the
-record again after the reconnection, so no outcome is missed during an outage.
+A waiter subscribes to its job's channel and waits for the server to confirm, then marks the job
+as awaited and reads its record in one script (job_watch.lua): a job that finished before that
+is seen in the record; one that finishes after is published on the channel, because it is
+awaited (completions publish only for awaited jobs: most jobs cost no PUBLISH). If the pub/sub
+connection drops, the waiter reads the record again after the reconnection, so no outcome is
+missed during an outage.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from redis.asyncio import Redis
 
 from .keys import AppKeys
 from .notify import Channels
+from .scripts import Scripts
 
 if TYPE_CHECKING:
     from .job import Job
@@ -27,22 +30,21 @@ _FINAL = {b"succeeded": b"S", b"failed": b"F"}
 
 
 class Results:
-    def __init__(self, client: Redis, keys: AppKeys, channels: Channels) -> None:
+    def __init__(self, client: Redis, keys: AppKeys, channels: Channels, scripts: Scripts) -> None:
         self._r = client
         self._keys = keys
         self._channels = channels
+        self._scripts = scripts
 
-    async def read(self, job: Job[Any]) -> Outcome | None:
-        """The stored outcome, (b"N", b"") if the job is unknown, None while it is unfinished."""
-        status, result, err = await self._r.hmget(
-            self._keys.queue(job.queue).job(job.id), ["s", "r", "err"]
-        )
-        if status is None:
-            return (b"N", b"")
-        code = _FINAL.get(status)
-        if code is None:
-            return None
-        return (code, (result if code == b"S" else err) or b"")
+    async def read(self, job: Job[Any], watch: bool = False) -> Outcome | None:
+        """The stored outcome, (b"N", b"") if the job is unknown, None while it is unfinished;
+        ``watch``: also mark the job as awaited, so its completion is published."""
+        key = self._keys.queue(job.queue).job(job.id)
+        if watch:
+            status, result, err = await self._scripts.run("job_watch", [key], [])
+        else:
+            status, result, err = await self._r.hmget(key, ["s", "r", "err"])
+        return _outcome(status, result, err)
 
     async def wait(self, job: Job[Any], timeout_s: float | None) -> Outcome:
         found = await self.read(job)
@@ -52,10 +54,19 @@ class Results:
         try:
             with anyio.fail_after(timeout_s):
                 async with self._channels.listen(channel) as inbox:
-                    while (found := await self.read(job)) is None:
+                    while (found := await self.read(job, watch=True)) is None:
                         message = await inbox.next(math.inf)
                         if message is not None:  # None: the listener reconnected; read again
                             return (message[:1], message[1:])
                     return found
         except TimeoutError:
             return (b"", b"")
+
+
+def _outcome(status: bytes | None, result: bytes | None, err: bytes | None) -> Outcome | None:
+    if status is None:
+        return (b"N", b"")
+    code = _FINAL.get(status)
+    if code is None:
+        return None
+    return (code, (result if code == b"S" else err) or b"")

@@ -16,11 +16,12 @@ local done = 0
 for i = 2, #ARGV, 5 do
   local id, attempt, ttl, res, env = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
   local jk = KEYS[2] .. id
-  if redis.call('HGET', jk, 'a') == attempt and redis.call('LREM', KEYS[1], -1, env) == 1 then
-    release_unique(jk, id)
+  local h = redis.call('HMGET', jk, 'a', 'u', 'wt')
+  if h[1] == attempt and redis.call('LREM', KEYS[1], -1, env) == 1 then
+    release_unique(jk, id, h[2])
     redis.call('HSET', jk, 's', 'succeeded', 'r', res, 'ft', now)
     expire_or_delete(jk, ttl)
-    redis.call('PUBLISH', ARGV[1] .. id, 'S' .. res)
+    if h[3] then redis.call('PUBLISH', ARGV[1] .. id, 'S' .. res) end  -- awaited (job_watch)
     done = done + 1
   end
 end

@@ -14,13 +14,13 @@ local done = 0
 for i = 3, #ARGV, 5 do
   local eid, id, attempt, ttl, res = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
   local jk = KEYS[2] .. id
-  local h = redis.call('HMGET', jk, 'a', 'u')
+  local h = redis.call('HMGET', jk, 'a', 'u', 'wt')
   if h[1] == attempt and redis.call('XACK', KEYS[1], ARGV[1], eid) == 1 then
     redis.call('XDEL', KEYS[1], eid)
     release_unique(jk, id, h[2])
     redis.call('HSET', jk, 's', 'succeeded', 'r', res, 'ft', now)
     expire_or_delete(jk, ttl)
-    redis.call('PUBLISH', ARGV[2] .. id, 'S' .. res)
+    if h[3] then redis.call('PUBLISH', ARGV[2] .. id, 'S' .. res) end  -- awaited (job_watch)
     done = done + 1
   end
 end
