@@ -16,7 +16,7 @@ from . import connection, topology
 from .backends.base import Backend, NewJob
 from .backends.streams import StreamsBackend
 from .cache import Cached, cached
-from .codec import DEFAULT_MAX_PAYLOAD_BYTES, Envelope, encode_envelope
+from .codec import DEFAULT_MAX_PAYLOAD_BYTES, encode_job
 from .connection import ConnectionSettings
 from .dead_letters import DeadLetters
 from .errors import ConfigurationError, EnqueueError, UnknownTask
@@ -385,6 +385,8 @@ class RqStream:
         except (rex.RedisError, OSError) as exc:
             raise connection.translate(exc, self.url) from exc
         # A unique job identical to a live one was not enqueued: hand back the live one.
+        if not any(isinstance(r, str) for rs in replies.values() for r in rs):
+            return jobs
         seen = dict.fromkeys(replies, 0)
         for i, job in enumerate(jobs):
             reply = replies[job.queue][seen[job.queue]]
@@ -400,9 +402,8 @@ class RqStream:
         task.check_arguments(c.args, c.kwargs)
         queue = o.queue or task.settings.queue
         job_id = o.job_id or os.urandom(16).hex()  # as unique as uuid4, a quarter of its cost
-        payload = encode_envelope(
-            Envelope(job_id, task.name, c.args, c.kwargs, now_ms, o.result_ttl_s),
-            self.max_payload_bytes,
+        payload = encode_job(
+            job_id, task.name, c.args, c.kwargs, now_ms, o.result_ttl_s, self.max_payload_bytes
         )
         delay_ms = int(o.delay_s * 1000) if o.delay_s else 0
         at_ms = int(o.at.timestamp() * 1000) if o.at is not None else 0

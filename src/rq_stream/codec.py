@@ -130,26 +130,32 @@ class Envelope:
 
 def encode_envelope(env: Envelope, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> bytes:
     """Encode a job; enforce the payload size limit with a message naming the task."""
+    return encode_job(
+        env.job_id, env.task, env.args, env.kwargs, env.enqueued_ms, env.result_ttl_s, max_bytes
+    )
+
+
+def encode_job(
+    job_id: str,
+    task: str,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    enqueued_ms: int,
+    result_ttl_s: int | None,
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> bytes:
+    """:func:`encode_envelope` without building an :class:`Envelope` (the enqueue hot path)."""
+    fields = [ENVELOPE_VERSION, job_id, task, list(args), dict(kwargs), enqueued_ms, result_ttl_s]
     try:
-        data = _pack(
-            [
-                ENVELOPE_VERSION,
-                env.job_id,
-                env.task,
-                list(env.args),
-                dict(env.kwargs),
-                env.enqueued_ms,
-                env.result_ttl_s,
-            ]
-        )
+        data: bytes = msgpack.packb(fields, **_packer_options)
     except (TypeError, ValueError, OverflowError) as exc:
         raise SerializationError(
-            f"arguments of task {env.task!r} cannot be encoded: {exc}; pass plain data "
+            f"arguments of task {task!r} cannot be encoded: {exc}; pass plain data "
             "(str, int, float, bool, None, bytes, list, dict, datetime, UUID, Decimal, set)"
         ) from None
     if len(data) > max_bytes:
         raise PayloadTooLarge(
-            f"job for task {env.task!r} encodes to {_human(len(data))}, above the limit of "
+            f"job for task {task!r} encodes to {_human(len(data))}, above the limit of "
             f"{_human(max_bytes)} (RqStream(max_payload_bytes=...)); store large data "
             "elsewhere and pass a reference"
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..codec import Envelope
 from ..keys import QueueKeys
@@ -31,8 +31,7 @@ class Delivery:
     """The backend counted the attempt already (``attempt``: >0 run it, 0 or -1 do not)."""
 
 
-@dataclass(frozen=True, slots=True)
-class NewJob:
+class NewJob(NamedTuple):  # a tuple: built once per enqueued job, on the hot path
     job_id: str
     task: str
     payload: bytes

@@ -27,10 +27,10 @@ local function enqueue_jobs(push)
       if at > 0 then due = at elseif delay > 0 then due = now + delay end
       if due > now then
         redis.call('ZADD', KEYS[2], due, id)
-        redis.call('HSET', jk, 's', 'scheduled', 'n', task, 't', now, 'a', 0, 'ta', 0, 'e', env)
+        redis.call('HSET', jk, 's', 'scheduled', 'n', task, 't', now, 'e', env)
       else
         push(id, env)
-        redis.call('HSET', jk, 's', 'queued', 'n', task, 't', now, 'a', 0, 'ta', 0)
+        redis.call('HSET', jk, 's', 'queued', 'n', task, 't', now)  -- attempts: absent = 0
       end
       if uidx > 0 then
         -- 'u' names the unique key so the scripts that end the job can delete it (lib/finish).
