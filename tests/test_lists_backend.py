@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from rq_stream import JobStatus, RqStream, TaskFailed, Worker
-from rq_stream.backends.base import Completion, Delivery, Failure, NewJob
+from rq_stream.backends.base import ALONE, Completion, Delivery, Failure, NewJob
 from rq_stream.backends.lists import ListsBackend, server_has_command
 from rq_stream.codec import Envelope, encode_envelope
 from tests.apps import lists_app
@@ -209,7 +209,10 @@ async def test_start_dead_letters_a_job_started_too_often(lapp: RqStream) -> Non
         await a.enqueue(Q, new_jobs(1))
         for attempt in (1, 2):
             (d,) = prepared(await a.fetch(Q, 1, 100))
-            assert await a.start(Q, [d]) == [attempt]
+            if attempt == 2:  # its last attempt, after its worker died running it: run alone
+                assert await a.start(Q, [d]) == [ALONE]
+                assert await lapp.redis.hget(lapp.keys.queue(Q).job("job0"), "a") == b"1"
+            assert await a.start(Q, [d], alone=attempt == 2) == [attempt]
             # The worker "dies": its job goes back as a reaper would return it.
             await lapp.redis.lmove(lapp.keys.queue(Q).processing("A"), lapp.keys.queue(Q).pending)
         (d,) = prepared(await a.fetch(Q, 1, 100))
@@ -271,6 +274,8 @@ async def test_reaper_returns_a_silent_consumers_jobs(lapp: RqStream) -> None:
 
         again = prepared(await b.fetch(Q, 10, 100))
         assert [d.job_id for d in again] == ["job0", "job1", "job2", "job3"], "reaped go first"
+        for d in again:
+            d.max_attempts = 3  # attempt 2 is not their last: no need to run alone
         assert await b.start(Q, again) == [2, 2, 2, 1]
         for d, n in zip(again, [2, 2, 2, 1], strict=True):
             d.attempt = n

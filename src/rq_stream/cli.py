@@ -154,7 +154,8 @@ def _build_worker(args: argparse.Namespace) -> Worker:
         app = _load(args)
         queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
         return Worker(app, queues=queues, concurrency=args.concurrency, burst=args.burst,
-                      grace_s=args.grace, lease_s=args.lease)  # fmt: skip
+                      grace_s=args.grace, lease_s=args.lease,
+                      prefetch=args.prefetch)  # fmt: skip
     except (CliError, ConfigurationError, ConnectionFailed) as exc:
         raise CannotStart(str(exc)) from exc
 
@@ -214,6 +215,8 @@ def _child_command(args: argparse.Namespace) -> list[str]:
         cmd += ["--queues", args.queues]
     if args.lease is not None:
         cmd += ["--lease", str(args.lease)]
+    if args.prefetch:
+        cmd += ["--prefetch", str(args.prefetch)]
     if args.burst:
         cmd.append("--burst")
     if args.url:
@@ -545,6 +548,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _non_negative(text: str) -> float:
     try:
         value = float(text)
@@ -586,6 +599,15 @@ def _add_worker(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="M",
         default=10,
         help="jobs run at once by each process (default 10)",
+    )
+    w.add_argument(
+        "--prefetch",
+        type=_non_negative_int,
+        metavar="N",
+        default=0,
+        help="jobs each process takes (and starts, counting an attempt) beyond its free "
+        "executors, to hide the fetch round trip; 0 never takes more than it can run at once, "
+        "which is fair to other workers on long jobs (default 0)",
     )
     w.add_argument(
         "--queues", "-q", metavar="A,B", help="comma-separated queues (default: all of the app's)"

@@ -7,9 +7,10 @@
 -- ARGV[1] group, ARGV[2] consumer, ARGV[3] channel prefix, ARGV[4] queue name, ARGV[5] count,
 -- ARGV[6] default max_attempts, ARGV[7] default result_ttl_s,
 -- ARGV[8..] groups of 3: task name, max_attempts, result_ttl_s (the worker's tasks)
--- Returns a flat array of triples: entry id, payload, code; code as in lib/start.lua, or -2
--- when the entry names no job ('j' field missing: not written by rq_stream) and was not
--- started: the worker decodes it and dead-letters it.
+-- Returns a flat array of quadruples: entry id, payload, code, job id ('' if none); code as in
+-- lib/start.lua (-3: not started, to run alone), or -2 when the entry names no job ('j' field
+-- missing: not written by rq_stream) and was not started: the worker decodes it and
+-- dead-letters it.
 -- @include now
 -- @include finish
 -- @include start
@@ -36,11 +37,12 @@ if read then
       if limit then max, ttl = limit[1], limit[2] end
       code = start_entry(KEYS[1], KEYS[2], jk, ARGV[1], ARGV[2], ARGV[3], ARGV[4], eid, id,
         max, ttl, now, h)
-      if code < 0 then buried = buried + 1 end
+      if code == -1 then buried = buried + 1 end
     end
     out[#out + 1] = eid
     out[#out + 1] = env
     out[#out + 1] = code
+    out[#out + 1] = id or ''
   end
 end
 count(KEYS[4], 'dead', buried, now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import anyio
 import structlog
 
 from ..backends.base import Backend, Completion
@@ -14,6 +15,7 @@ from .resilience import Outage
 log = structlog.get_logger("rq_stream.worker")
 
 MAX_BATCH = 1000
+FINAL_FLUSH_S = 5.0
 
 
 class Completer:
@@ -27,9 +29,20 @@ class Completer:
         self.lost = 0
 
     async def run(self, outbox: Outbox[Completion]) -> None:
-        """Flush until the outbox is closed and empty (a graceful stop flushes everything)."""
-        while batch := await outbox.take(MAX_BATCH):
-            await self._flush(batch)
+        """Flush until the outbox is closed and empty (a graceful stop flushes everything).
+        Cancelled (``Worker.run()`` cancelled), it still acks what finished, batch in flight
+        included (a re-sent completion acts once), within ``FINAL_FLUSH_S``."""
+        batch: list[Completion] = []
+        try:
+            while batch := await outbox.take(MAX_BATCH):
+                await self._flush(batch)
+            batch = []
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True), anyio.move_on_after(FINAL_FLUSH_S):
+                rest = batch + outbox.take_all()
+                if rest:
+                    await self._flush(rest)
+            raise
 
     async def _flush(self, batch: list[Completion]) -> None:
         by_queue: dict[str, list[Completion]] = {}

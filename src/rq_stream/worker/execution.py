@@ -54,15 +54,20 @@ class Executor:
         """Run jobs until the channel closes. Cancelled (grace over, forced exit) mid-job, the
         job is handed back before the cancellation goes on."""
         ran = 0
+        w = self.w
         while (d := await jobs.get()) is not None:
-            if self.w.stopping:
-                await self.hand_back(d)
-                continue
+            w.running += 1
             try:
+                if w.stopping:
+                    await self.hand_back(d)
+                    continue
                 await self.run_one(d, done)
             except anyio.get_cancelled_exc_class():
                 await self.hand_back(d)
                 raise
+            finally:
+                w.running -= 1
+                w.ran()
             ran += 1
             if ran % 32 == 0:  # jobs that never await must not starve the fetcher and completer
                 await checkpoint()
@@ -133,6 +138,7 @@ class Executor:
             log.warning("job failed but was no longer owned by this worker", error=error)
         elif decision.retry:
             self.w.stats.retried += 1
+            self.w.wake_delayed(d.queue)
             log.warning("job failed; will retry", error=error, retry_in_ms=decision.delay_ms)
         else:
             self.w.stats.failed += 1
