@@ -123,6 +123,7 @@ class Worker:
         self._isolated: list[Delivery] = []
         """Taken, not started: each must run alone (its last attempt, after a crash)."""
         self._isolating = False
+        self._to_isolate = anyio.Event()
         self._wakes: dict[str, Inbox] = {q: Inbox() for q in self.queues}
         self._stopping = anyio.Event()
         self._signals = 0
@@ -370,6 +371,7 @@ class Worker:
         d.started, d.attempt = False, 0
         self.held[d.queue][d.token] = d
         self._isolated.append(d)
+        self._to_isolate.set()
         self._give(1)
 
     async def _isolation_loop(self, jobs: Channel[Delivery]) -> None:
@@ -379,7 +381,8 @@ class Worker:
         before (innocent, or not) get their own last attempt alone too."""
         while True:
             while not self._isolated:
-                await self._freed.wait()
+                self._to_isolate = anyio.Event()
+                await self._to_isolate.wait()
             self._isolating = True
             try:
                 while self.running or jobs.pending:
