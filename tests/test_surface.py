@@ -9,8 +9,10 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 
 import rq_stream
@@ -118,3 +120,34 @@ def test_task_of_a_script_runs_on_a_cli_worker(
     assert script.returncode == 0, script.stderr + logs
     assert script.stdout.split() == ["mymod.double", "42"], logs
     assert "UnknownTask" not in logs
+
+
+async def test_info_tells_running_from_prefetched_and_stays_fresh(app: RqStream) -> None:
+    from rq_stream import Worker, admin
+
+    gate = anyio.Event()
+
+    @app.task
+    async def wait_for_gate() -> None:
+        await gate.wait()
+
+    await app.enqueue_many([wait_for_gate.call() for _ in range(3)])
+    # heartbeat_s=60: the backends' liveness beat is slow; the info row is rewritten anyway.
+    worker = Worker(app, concurrency=1, handle_signals=False, heartbeat_s=60, grace_s=5)
+
+    async def row_when(ok: Callable[[admin.WorkerInfo], bool]) -> admin.WorkerInfo:
+        with anyio.fail_after(30):  # generous: the row is rewritten every second
+            while True:
+                snapshot = await admin.gather(app)
+                if snapshot.workers and ok(snapshot.workers[0]):
+                    return snapshot.workers[0]
+                await anyio.sleep(0.05)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker.run)
+        held = await row_when(lambda w: w.running == 1 and w.in_flight == 2)
+        assert held.prefetched == 1  # -c 1: one runs, one waits in the buffer
+        gate.set()
+        done = await row_when(lambda w: w.completed == 3)
+        assert (done.running, done.prefetched, done.in_flight) == (0, 0, 0)
+        worker.request_stop()
