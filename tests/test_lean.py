@@ -217,7 +217,9 @@ async def test_paused_server_times_out(own_server: RedisServer) -> None:
         for t in [first, *later]:
             with pytest.raises(rex.TimeoutError):
                 await t
-        assert 0.45 < time.monotonic() - started < 2.0
+        # Not before the 0.5 s timeout; the upper bound only says "it did not hang until
+        # SIGCONT", far from the expected value.
+        assert 0.45 < time.monotonic() - started < 30.0
     finally:
         os.kill(pid, signal.SIGCONT)
     assert await c.execute("PING") == b"PONG"

@@ -29,7 +29,7 @@ from .options import Backoff, TaskOptions
 from .ratelimit import RateLimiter, parse_rate
 from .results import Results
 from .scripts import RedisRunner, ScriptRunner, Scripts
-from .task import Call, P, R, Task
+from .task import Call, P, R, Task, default_name
 from .unique import unique_key
 
 BackendKind = Literal["streams", "lists"]
@@ -224,7 +224,7 @@ class RqStream:
         return register(fn) if fn is not None else register
 
     def _task_options(self, f: Callable[..., Any], settings: dict[str, Any]) -> TaskOptions:
-        name = settings.pop("name", None) or f"{f.__module__}.{f.__qualname__}"
+        name = settings.pop("name", None) or default_name(f)
         queue = settings.pop("queue", None) or self.default_queue
         if settings.get("backoff") is None:
             settings.pop("backoff", None)
@@ -396,7 +396,7 @@ class RqStream:
         return jobs
 
     def _prepare(self, c: Call[Any], now_ms: int) -> tuple[Job[Any], NewJob]:
-        task, o = c.task, c.options
+        task, o = c.task, c.job_options
         if task.app is not self:
             raise EnqueueError(f"task {task.name!r} belongs to another RqStream application")
         task.check_arguments(c.args, c.kwargs)

@@ -7,7 +7,8 @@
   rq-stream dlq MODULE:APP list|show|replay|purge [--queue Q] ...
 
 Exit codes: 0 done; 1 the job failed (result), the user declined, or an unexpected error; 2 bad
-input or Redis unreachable; 3 the job has not finished (result); 78 a worker cannot start.
+input or Redis unreachable; 3 the job has not finished (result); 78 a worker cannot start (bad
+import or configuration, or Redis unreachable at start-up).
 """
 
 from __future__ import annotations
@@ -176,10 +177,15 @@ def _stop_on_early_sigterm(worker: Worker) -> None:
 
 
 async def _run_worker(worker: Worker, link: SupervisorLink | None) -> None:
+    try:
+        await worker.app.connect()  # fail here, outside the task group, if Redis is unreachable
+    except ConnectionFailed as exc:
+        if link is None:  # a supervised child exits 2 and is restarted: Redis was up before
+            raise CannotStart(str(exc)) from exc
+        raise
     if link is None:
         await worker.run()
         return
-    await worker.app.connect()  # fail here, outside the task group, if Redis is unreachable
     async with anyio.create_task_group() as tg:
         tg.start_soon(link.watch, worker.request_stop)
         await worker.run()
@@ -187,7 +193,10 @@ async def _run_worker(worker: Worker, link: SupervisorLink | None) -> None:
 
 
 def _supervise(args: argparse.Namespace, app: RqStream) -> int:
-    _run_with(app, _nothing)  # one clear error now rather than one per child
+    try:
+        _run_with(app, _nothing)  # one clear error now rather than one per child
+    except ConnectionFailed as exc:
+        raise CannotStart(str(exc)) from exc
     supervisor = Supervisor(
         _child_command(args),
         args.processes,
@@ -449,10 +458,27 @@ def _short(text: str, width: int) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+async def _find_letter(dlq: DeadLetters, ref: str) -> DeadLetter:
+    """A dead letter by its entry id, its job id, or a unique prefix of its job id (what the
+    demo prints)."""
+    letter = await dlq.get(ref)
+    if letter is not None:
+        return letter
+    matches = [x for x in await dlq.all() if x.job_id.startswith(ref)] if ref else []
+    job_ids = sorted({x.job_id for x in matches})
+    if len(job_ids) == 1:
+        return matches[0]
+    if len(job_ids) > 1:
+        more = len(job_ids) - 5
+        shown = ", ".join(job_ids[:5]) + (f" and {more} more" if more > 0 else "")
+        raise CliError(f"{ref!r} is ambiguous in queue {dlq.queue!r}: it begins the job ids "
+                       f"{shown}; give more of the id")  # fmt: skip
+    raise CliError(f"no dead letter {ref!r} in queue {dlq.queue!r} (give its id, its job id or "
+                   "the start of its job id)")  # fmt: skip
+
+
 async def _dlq_show(dlq: DeadLetters, args: argparse.Namespace) -> int:
-    letter = await dlq.get(args.id)
-    if letter is None:
-        raise CliError(f"no dead letter {args.id!r} in queue {dlq.queue!r} (give its id or job id)")
+    letter = await _find_letter(dlq, args.id)
     info = _letter_dict(letter, full=True)
     if args.json:
         print(_to_json(info))
@@ -473,10 +499,7 @@ async def _select(dlq: DeadLetters, args: argparse.Namespace) -> list[DeadLetter
     if args.ids:
         chosen = []
         for wanted in args.ids:
-            letter = await dlq.get(wanted)
-            if letter is None:
-                raise CliError(f"no dead letter {wanted!r} in queue {dlq.queue!r}")
-            chosen.append(letter)
+            chosen.append(await _find_letter(dlq, wanted))
         return chosen
     if not filtered:
         raise CliError("say which dead letters: give their ids (or job ids), or --all, "
@@ -682,12 +705,12 @@ def _add_dlq(sub: Any, common: argparse.ArgumentParser) -> None:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(action=_dlq_list)
     show = actions.add_parser("show", parents=[shared], help="one dead letter in full")
-    show.add_argument("id", help="dead-letter id or job id")
+    show.add_argument("id", help="dead-letter id, job id, or the start of a job id")
     show.add_argument("--json", action="store_true")
     show.set_defaults(action=_dlq_show)
     for name, fn in (("replay", _dlq_replay), ("purge", _dlq_purge)):
         p = actions.add_parser(name, parents=[shared], help=f"{name} dead letters")
-        p.add_argument("ids", nargs="*", help="dead-letter ids or job ids")
+        p.add_argument("ids", nargs="*", help="dead-letter ids, job ids or starts of job ids")
         p.add_argument("--all", action="store_true", help="every dead letter of the queue")
         p.add_argument("--task", help="only dead letters of this task")
         p.add_argument("--error-type", help="only dead letters with this exception type")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -12,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.lowlevel import checkpoint
 
-from .. import codec, ratelimit
+from .. import codec, logs, ratelimit
 from ..backends.base import Completion, Delivery
-from ..errors import SerializationError
+from ..errors import Retry, SerializationError
 from ..task import Task
 from .channel import Channel, Outbox
 from .policy import ArgumentError, ResultNotSerializable, TaskTimeout, decide
@@ -45,14 +46,25 @@ def current_job() -> JobContext | None:
     return _current.get()
 
 
+def _ms_since(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 3)
+
+
 class Executor:
     def __init__(self, worker: Worker) -> None:
         self.w = worker
         self._limiter = anyio.CapacityLimiter(min(worker.concurrency, 200))
+        self._trace = False
+        """Emit the per-job DEBUG events ("job started", "job succeeded"): decided once at
+        start-up from the logger's level, so that at INFO no logger is called per job."""
+        # The worker binds its logger after creating its executor: an embedded worker whose
+        # application configured no logging gets INFO and above, not structlog's every level.
+        logs.default_to_info()
 
     async def loop(self, jobs: Channel[Delivery], done: Outbox[Completion]) -> None:
         """Run jobs until the channel closes. Cancelled (grace over, forced exit) mid-job, the
         job is handed back before the cancellation goes on."""
+        self._trace = logs.debug_enabled(self.w.log)
         ran = 0
         w = self.w
         while (d := await jobs.get()) is not None:
@@ -79,9 +91,14 @@ class Executor:
         if task.settings.rate_limit is not None and not await ratelimit.admit(self.w, task, d):
             return
         token = _current.set(JobContext(d.job_id, task.name, d.queue, d.attempt, self.w.name))
+        if self._trace:
+            self._log(task, d).debug("job started")
+        t0 = time.perf_counter()
         try:
             value = await self._invoke(task, d)
             done.put(Completion(d, codec.dumps(value)))
+            if self._trace:
+                self._log(task, d).debug("job succeeded", duration_ms=_ms_since(t0))
             return
         except SerializationError as exc:
             failure: Exception = ResultNotSerializable(f"the return value of {task.name!r}: {exc}")
@@ -89,7 +106,10 @@ class Executor:
             failure = exc
         finally:
             _current.reset(token)
-        await self._failed(task, d, failure)
+        await self._failed(task, d, failure, _ms_since(t0))
+
+    def _log(self, task: Task[Any, Any], d: Delivery) -> Any:
+        return self.w.log.bind(job_id=d.job_id, task=task.name, queue=d.queue, attempt=d.attempt)
 
     async def _invoke(self, task: Task[Any, Any], d: Delivery) -> Any:
         env = d.envelope
@@ -118,9 +138,11 @@ class Executor:
             abandon_on_cancel=True,
         )
 
-    async def _failed(self, task: Task[Any, Any], d: Delivery, exc: Exception) -> None:
+    async def _failed(
+        self, task: Task[Any, Any], d: Delivery, exc: Exception, duration_ms: float
+    ) -> None:
         decision = decide(task.settings, d.attempt, exc)
-        log = self.w.log.bind(job_id=d.job_id, task=task.name, queue=d.queue, attempt=d.attempt)
+        log = self._log(task, d).bind(duration_ms=duration_ms)
         backend = self.w.backends[d.queue]
         outage = Outage("recording a failure", queue=d.queue)
         while True:
@@ -139,14 +161,18 @@ class Executor:
         elif decision.retry:
             self.w.stats.retried += 1
             self.w.wake_delayed(d.queue)
-            log.warning("job failed; will retry", error=error, retry_in_ms=decision.delay_ms)
+            if isinstance(exc, Retry):
+                log.info("job asked to be retried", reason=str(exc), retry_in_ms=decision.delay_ms)
+            else:
+                log.warning("job failed; will retry", error=error, retry_in_ms=decision.delay_ms)
         else:
             self.w.stats.failed += 1
-            log.error(
-                "job failed for good; moved to the dead-letter stream",
-                error=error,
-                exception=decision.failure.traceback,
+            event = (
+                "job asked to be retried but has no attempts left; moved to the dead-letter stream"
+                if isinstance(exc, Retry)
+                else "job failed for good; moved to the dead-letter stream"
             )
+            log.error(event, error=error, exception=decision.failure.traceback)
         self.w.release(d)
 
     async def hand_back(self, d: Delivery) -> None:

@@ -45,6 +45,8 @@ from .resilience import Outage
 
 log = structlog.get_logger("rq_stream.worker")
 
+INFO_EVERY_S = 1.0
+"""The worker's ``rq-stream info`` row is rewritten this often (one pipelined round trip)."""
 PRUNE_EVERY_S = 300.0
 PRUNE_IDLE_MS = 3_600_000
 """A dead worker's consumer is forgotten after an hour idle (and 10 leases), nothing pending."""
@@ -536,10 +538,18 @@ class Worker:
                         )
 
     async def _heartbeat(self) -> None:
+        """Keep this worker's ``info`` row fresh (one pipelined round trip every
+        ``INFO_EVERY_S`` at most) and beat the backends every ``heartbeat_s`` (their liveness
+        TTL stays ``3 x heartbeat_s``, so fresher rows do not make a stalled worker look dead
+        sooner)."""
         keys = self.app.keys
         ttl_ms = int(self.heartbeat_s * 3000)
+        every_s = min(self.heartbeat_s, INFO_EVERY_S)
         outage = Outage("heartbeat")
+        next_beat = 0.0
         while True:
+            held = self.in_flight
+            running = min(self.running, held)
             info = {
                 "name": self.name,
                 "pid": os.getpid(),
@@ -549,7 +559,10 @@ class Worker:
                 "started_at": self.stats.started_at,
                 "completed": self.stats.completed,
                 "failed": self.stats.failed,
-                "in_flight": self.in_flight,
+                "in_flight": held,  # everything held: running + prefetched
+                "running": running,
+                "prefetched": held - running,
+                "written_at": time.time(),
             }
             try:
                 now_ms = int(time.time() * 1000)
@@ -558,13 +571,15 @@ class Worker:
                     p.zadd(keys.workers, {self.name: now_ms})
                     p.zremrangebyscore(keys.workers, "-inf", now_ms - 24 * 3600 * 1000)
                     await p.execute()
-                for q, backend in self.backends.items():
-                    await backend.heartbeat([q], ttl_ms)
+                if time.monotonic() >= next_beat:
+                    for q, backend in self.backends.items():
+                        await backend.heartbeat([q], ttl_ms)
+                    next_beat = time.monotonic() + self.heartbeat_s
                 outage.recovered()
             except outage.errors as exc:
                 await outage.failed(exc)
                 continue
-            await anyio.sleep(self.heartbeat_s)
+            await anyio.sleep(every_s)
 
     async def _leave(self) -> None:
         with anyio.move_on_after(5, shield=True):
