@@ -328,6 +328,7 @@ class RqStream:
                 self.url,
                 socket_timeout_s=settings.socket_timeout_s,
                 connect_timeout_s=settings.connect_timeout_s,
+                keepalive=connection.keepalive(settings),
             )
         return self._lean
 
