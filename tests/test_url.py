@@ -60,8 +60,7 @@ async def test_the_url_cannot_change_under_live_clients(redis_url: str) -> None:
         with pytest.raises(ConfigurationError) as err:
             app.url = "redis+cluster://127.0.0.1:7000/"
         assert str(err.value) == (
-            f"cannot change url while the app has clients for {redis_url}: "
-            "await app.close() first"
+            f"cannot change url while the app has clients for {redis_url}: await app.close() first"
         )
         with pytest.raises(ConfigurationError, match="cannot change wait_replicas while"):
             app.wait_replicas = 1
@@ -102,8 +101,12 @@ def cli(url_env: str, prefix: str, *args: str) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "rq_stream", *args],
         cwd=ROOT,
-        env={**os.environ, "REDIS_URL": url_env, "RQ_STREAM_PREFIX": prefix,
-             "PYTHONPATH": str(ROOT)},  # fmt: skip
+        env={
+            **os.environ,
+            "REDIS_URL": url_env,
+            "RQ_STREAM_PREFIX": prefix,
+            "PYTHONPATH": str(ROOT),
+        },
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
