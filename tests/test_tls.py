@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,15 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 @pytest.fixture(scope="module")
 def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tls_files(tmp_path_factory.mktemp("other"), name="someone else").ca_cert
+
+
+@pytest.fixture(scope="module")
+def locked_key(tls: TlsFiles) -> Path:
+    """The client key, encrypted with the password "pa ss"."""
+    locked = tls.client_key.with_name("client-locked.key")
+    subprocess.run(["openssl", "pkey", "-in", str(tls.client_key), "-aes256", "-passout",
+                    "pass:pa ss", "-out", str(locked)], check=True, timeout=30)  # fmt: skip
+    return locked
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +92,14 @@ async def test_tls_without_verification(tls_server: RedisServer, prefix: str) ->
 
 
 async def test_mutual_tls_with_a_client_certificate(
-    mtls_server: RedisServer, tls: TlsFiles, prefix: str
+    mtls_server: RedisServer, tls: TlsFiles, prefix: str, locked_key: Path
 ) -> None:
     url = rediss(mtls_server.port, ssl_ca_certs=tls.ca_cert, ssl_certfile=tls.client_cert,
                  ssl_keyfile=tls.client_key)  # fmt: skip
+    await run_a_job(url, prefix)
+    # The same key encrypted: ssl_password unlocks it.
+    url = rediss(mtls_server.port, ssl_ca_certs=tls.ca_cert, ssl_certfile=tls.client_cert,
+                 ssl_keyfile=locked_key, ssl_password="pa ss")  # fmt: skip
     await run_a_job(url, prefix)
 
 
