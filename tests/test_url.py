@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from rq_stream import RqStream, Worker
+from rq_stream import ConnectionFailed, RqStream, Worker
 from rq_stream.errors import ConfigurationError
 from rq_stream.lean import LeanClient
 from rq_stream.scripts import LeanRunner, RedisRunner
@@ -28,6 +28,19 @@ def test_setting_the_url_re_derives_the_topology(redis_url: str) -> None:
     assert app.topology.nodes == (("127.0.0.1", 7000), ("127.0.0.1", 7001))
     app.url = "redis+sentinel://127.0.0.1:26379/mymaster/2"
     assert (app.topology.kind, app.topology.db) == ("sentinel", 2)
+
+
+@pytest.mark.parametrize(
+    "url", ["rediss+cluster://h:1/?ssl_ca_certs=/ca.pem", "redis+sentinel://h:1/m/0?x=1"]
+)
+def test_options_on_cluster_and_sentinel_urls_are_refused(url: str) -> None:
+    kind = "cluster" if "cluster" in url else "sentinel"
+    with pytest.raises(ConnectionFailed) as err:
+        RqStream(url)
+    assert str(err.value) == (
+        f"invalid Redis URL {url!r}: ?options are not supported on {kind} URLs yet (TLS there "
+        "verifies against the system CAs)"
+    )
 
 
 def test_a_bad_url_set_later_is_refused_and_nothing_changes(redis_url: str) -> None:
