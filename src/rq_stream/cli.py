@@ -32,7 +32,7 @@ import anyio
 import structlog
 from redis import exceptions as rex
 
-from . import admin, connection
+from . import admin
 from .app import RqStream
 from .dead_letters import DeadLetter, DeadLetters
 from .errors import (
@@ -100,8 +100,7 @@ def load_app(target: str) -> RqStream:
 def _load(args: argparse.Namespace) -> RqStream:
     app = load_app(args.app)
     if getattr(args, "url", None):
-        connection.validate_url(args.url)
-        app.url = args.url
+        app.url = args.url  # re-derives the topology and re-checks wait_replicas
     return app
 
 
