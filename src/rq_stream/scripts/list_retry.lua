@@ -8,12 +8,13 @@
 -- Returns 1 if scheduled, 0 if this attempt no longer owned the job (nothing done).
 -- @include now
 -- @include finish
+-- @include check
+local delay = need(ARGV[3], 0, MAX_SECONDS * 1000, 'delay_ms')
 local now = now_ms()
 local jk = KEYS[4] .. ARGV[1]
 if redis.call('HGET', jk, 'a') ~= ARGV[2] or redis.call('LREM', KEYS[1], -1, ARGV[4]) ~= 1 then
   return 0
 end
-local delay = tonumber(ARGV[3])
 if delay > 0 then
   redis.call('ZADD', KEYS[3], now + delay, ARGV[1])
   redis.call('HSET', jk, 's', 'retrying', 'e', ARGV[4], 'err', ARGV[5])

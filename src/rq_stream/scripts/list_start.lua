@@ -11,12 +11,18 @@
 -- @include now
 -- @include finish
 -- @include list_owned
+-- @include check
+local maxes, ttls = {}, {}
+for i = 4, #ARGV, 4 do  -- every job's numbers checked before anything is written
+  maxes[i] = need(ARGV[i + 1], 1, MAX_SECONDS, 'max_attempts')
+  ttls[i] = need(ARGV[i + 2], 0, MAX_SECONDS, 'result_ttl_s')
+end
 local now = now_ms()
 local mine = owned(KEYS[1])
 local out = {}
 local buried = 0
 for i = 4, #ARGV, 4 do
-  local id, max, ttl, env = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), ARGV[i + 3]
+  local id, max, ttl, env = ARGV[i], maxes[i], ttls[i], ARGV[i + 3]
   local jk = KEYS[3] .. id
   local st = redis.call('HGET', jk, 's')
   if (mine[env] or 0) < 1 then

@@ -12,6 +12,12 @@
 -- @include now
 -- @include finish
 -- @include start
+-- @include check
+local max, ttl = {}, {}
+for i = 5, #ARGV, 4 do  -- every job's numbers checked before anything is written
+  max[i] = need(ARGV[i + 2], 1, MAX_SECONDS, 'max_attempts')
+  ttl[i] = need(ARGV[i + 3], 0, MAX_SECONDS, 'result_ttl_s')
+end
 local now = now_ms()
 local out = {}
 local buried = 0
@@ -20,7 +26,7 @@ for i = 5, #ARGV, 4 do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
   if p[1] and p[1][2] == ARGV[2] then
     code = start_entry(KEYS[1], KEYS[2], KEYS[3] .. ARGV[i + 1], ARGV[1], ARGV[2], ARGV[3],
-      ARGV[4], ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), now)
+      ARGV[4], ARGV[i], ARGV[i + 1], max[i], ttl[i], now)
   end
   if code < 0 then buried = buried + 1 end
   out[#out + 1] = code
