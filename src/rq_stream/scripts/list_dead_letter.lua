@@ -9,6 +9,7 @@
 -- taken), ARGV[6] exception type, ARGV[7] message, ARGV[8] traceback, ARGV[9] worker,
 -- ARGV[10] result_ttl_s
 -- Returns 1 if dead-lettered, 0 if this attempt no longer owned the job.
+-- Fails before writing anything if result_ttl_s is not an integer from 0 to 2**31-1.
 -- @include now
 -- @include finish
 -- @include check

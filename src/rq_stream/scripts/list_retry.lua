@@ -6,6 +6,7 @@
 -- KEYS[5] stats    (hash)   queue counters
 -- ARGV[1] job_id, ARGV[2] attempt, ARGV[3] delay_ms, ARGV[4] envelope, ARGV[5] error (msgpack)
 -- Returns 1 if scheduled, 0 if this attempt no longer owned the job (nothing done).
+-- Fails before writing anything if delay_ms is not an integer >= 0 (lib/check).
 -- @include now
 -- @include finish
 -- @include check

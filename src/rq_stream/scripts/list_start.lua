@@ -8,6 +8,7 @@
 -- Returns one integer per job: the attempt number to run (>= 1); 0 do not run (the job had
 -- already finished, or it is no longer in this consumer's processing list because a reaper
 -- returned it); -1 too many attempts (dead-lettered, do not run).
+-- Fails before writing anything if any max_attempts or result_ttl_s is not a valid integer.
 -- @include now
 -- @include finish
 -- @include list_owned

@@ -8,6 +8,7 @@
 -- ownership check), ARGV[7] envelope (raw bytes as read), ARGV[8] exception type,
 -- ARGV[9] message, ARGV[10] traceback, ARGV[11] worker, ARGV[12] result_ttl_s
 -- Returns 1 if dead-lettered, 0 if this attempt no longer owned the entry.
+-- Fails before writing anything if result_ttl_s is not an integer from 0 to 2**31-1.
 -- @include now
 -- @include finish
 -- @include check

@@ -8,6 +8,7 @@
 -- Acts only if this attempt still owns the job (attempt unchanged) and XACK returns 1, so a
 -- re-sent script or a reclaimed entry defers once.
 -- Returns 1 if deferred, 0 if this attempt no longer owned the job (nothing done).
+-- Fails before writing anything if delay_ms is not an integer (lib/check).
 -- @include now
 -- @include check
 local delay = need(ARGV[5], -MAX_SECONDS * 1000, MAX_SECONDS * 1000, 'delay_ms')

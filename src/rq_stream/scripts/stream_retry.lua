@@ -6,6 +6,7 @@
 -- ARGV[1] group, ARGV[2] entry_id, ARGV[3] job_id, ARGV[4] attempt, ARGV[5] delay_ms,
 -- ARGV[6] envelope, ARGV[7] error payload (msgpack)
 -- Returns 1 if scheduled, 0 if this attempt no longer owned the job (nothing done).
+-- Fails before writing anything if delay_ms is not an integer >= 0 (lib/check).
 -- @include now
 -- @include finish
 -- @include check

@@ -9,6 +9,7 @@
 -- already finished, or the entry is no longer pending for this consumer: another worker
 -- reclaimed it while this one stalled between reading and starting); -1 too many attempts
 -- (dead-lettered, do not run).
+-- Fails before writing anything if any max_attempts or result_ttl_s is not a valid integer.
 -- @include now
 -- @include finish
 -- @include start

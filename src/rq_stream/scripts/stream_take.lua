@@ -10,6 +10,7 @@
 -- Returns a flat array of triples: entry id, payload, code; code as in lib/start.lua, or -2
 -- when the entry names no job ('j' field missing: not written by rq_stream) and was not
 -- started: the worker decodes it and dead-letters it.
+-- Fails before reading or writing anything if a count, max_attempts or TTL is not an integer.
 -- @include now
 -- @include finish
 -- @include start
