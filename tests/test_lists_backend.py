@@ -190,10 +190,10 @@ async def test_fetch_batches_and_every_finish_is_gated(lapp: RqStream) -> None:
         for d in got:
             d.attempt = 1
         stale = Delivery(Q, "x", got[0].raw, job_id="job0", attempt=7)
-        assert await a.complete(Q, [Completion(stale, b"\xc0")]) == 0, "fence: wrong attempt"
+        assert (await a.complete(Q, [Completion(stale, b"\xc0")])).done == 0, "fence: wrong attempt"
         done = [Completion(d, b"\x01") for d in got[:2]]
-        assert await a.complete(Q, done) == 2
-        assert await a.complete(Q, done) == 0, "a re-sent completion acts once"
+        assert (await a.complete(Q, done)).done == 2
+        assert (await a.complete(Q, done)).done == 0, "a re-sent completion acts once"
         failure = Failure("ValueError", "no")
         assert await a.retry(got[2], 0, failure) is True
         assert await a.retry(got[2], 0, failure) is False
@@ -267,7 +267,7 @@ async def test_reaper_returns_a_silent_consumers_jobs(lapp: RqStream) -> None:
 
         # A wakes up: everything it does with its old deliveries is refused.
         assert await a.renew(Q, held) == {d.token for d in held}
-        assert await a.complete(Q, [Completion(held[0], b"\x01")]) == 0
+        assert (await a.complete(Q, [Completion(held[0], b"\x01")])).done == 0
         assert await a.retry(held[1], 0, Failure("E", "m")) is False
         assert await a.dead_letter(held[2], Failure("E", "m"), "A") is False
         assert await lapp.redis.llen(k.pending) == 4
@@ -279,8 +279,8 @@ async def test_reaper_returns_a_silent_consumers_jobs(lapp: RqStream) -> None:
         assert await b.start(Q, again) == [2, 2, 2, 1]
         for d, n in zip(again, [2, 2, 2, 1], strict=True):
             d.attempt = n
-        assert await b.complete(Q, [Completion(d, b"\x01") for d in again]) == 4
-        assert await a.complete(Q, [Completion(held[0], b"\x01")]) == 0
+        assert (await b.complete(Q, [Completion(d, b"\x01") for d in again])).done == 4
+        assert (await a.complete(Q, [Completion(held[0], b"\x01")])).done == 0
 
 
 async def test_reaper_uses_the_lease_when_the_heartbeat_key_lingers(lapp: RqStream) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol, TypeVar, overload
 from redis import exceptions as rex
 from redis.asyncio import Redis
 
-from . import connection, topology
+from . import connection, topology, validate
 from .backends.base import Backend, NewJob
 from .backends.streams import StreamsBackend
 from .cache import Cached, cached
@@ -190,6 +190,8 @@ class RqStream:
         """Declare a queue's backend (``"streams"``, the default, or ``"lists"``)."""
         if backend not in ("streams", "lists"):
             raise ConfigurationError(f"unknown backend {backend!r}: use 'streams' or 'lists'")
+        if problem := validate.queue("queue name", name):
+            raise ConfigurationError(problem)
         config = QueueConfig(name, backend)
         self.queues[name] = config
         return config
@@ -276,19 +278,12 @@ class RqStream:
         queue = settings.pop("queue", None) or self.default_queue
         if settings.get("backoff") is None:
             settings.pop("backoff", None)
-        for key in ("timeout_s", "lease_s"):
-            connection.require_positive(key, settings.get(key))
-        if settings.get("retries", 0) < 0:
-            raise ConfigurationError("retries must be >= 0")
-        if settings.get("max_attempts") is not None and settings["max_attempts"] < 1:
-            raise ConfigurationError("max_attempts must be >= 1")
-        if settings.get("rate_limit") is not None:
-            parse_rate(settings["rate_limit"])  # raises ConfigurationError with the syntax
-        elif settings.get("rate_key") is not None:
+        options = TaskOptions(name=name, queue=queue, **settings)  # checks every setting
+        if options.rate_limit is not None:
+            parse_rate(options.rate_limit)  # raises ConfigurationError with the syntax
+        elif options.rate_key is not None:
             raise ConfigurationError("rate_key needs a rate_limit (e.g. rate_limit='10/s')")
-        if settings.get("unique_ttl_s", 1) < 1:
-            raise ConfigurationError("unique_ttl_s must be >= 1")
-        return TaskOptions(name=name, queue=queue, **settings)
+        return options
 
     def get_task(self, name: str) -> Task[Any, Any]:
         try:

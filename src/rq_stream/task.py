@@ -45,7 +45,7 @@ class Call(Generic[R]):
     ) -> Call[R]:
         """The same call with these job options merged over its own (a new ``delay_s``
         replaces an earlier ``at``, and the other way round)."""
-        given = job_options(job_id, delay_s, at, queue, result_ttl_s)
+        given = JobOptions(job_id, delay_s, at, queue, result_ttl_s)
         old = self.job_options
         if delay_s is not None or at is not None:
             old = replace(old, delay_s=None, at=None)
@@ -113,30 +113,14 @@ class Task(Generic[P, R]):
         queue: str | None = None,
         result_ttl_s: int | None = None,
     ) -> BoundTask[P, R]:
-        """Job options for one enqueue: ``add.options(delay_s=5).enqueue(1, 2)``."""
-        return BoundTask(self, job_options(job_id, delay_s, at, queue, result_ttl_s))
+        """Job options for one enqueue: ``add.options(delay_s=5).enqueue(1, 2)``.
+
+        Every option is checked here: a bad one raises :class:`EnqueueError` naming it.
+        """
+        return BoundTask(self, JobOptions(job_id, delay_s, at, queue, result_ttl_s))
 
 
 _OPTION_FIELDS = ("job_id", "delay_s", "at", "queue", "result_ttl_s")
-
-
-def job_options(
-    job_id: str | None,
-    delay_s: float | None,
-    at: datetime | None,
-    queue: str | None,
-    result_ttl_s: int | None,
-) -> JobOptions:
-    """Checked job options (:class:`EnqueueError` naming what is wrong)."""
-    if delay_s is not None and at is not None:
-        raise EnqueueError("give either delay_s or at, not both")
-    if delay_s is not None and delay_s < 0:
-        raise EnqueueError(f"delay_s must be >= 0, got {delay_s}")
-    if at is not None and at.tzinfo is None:
-        raise EnqueueError("at must be an aware datetime (with a timezone)")
-    if job_id is not None and (not job_id or len(job_id) > 256):
-        raise EnqueueError("job_id must be a non-empty string of at most 256 characters")
-    return JobOptions(job_id, delay_s, at, queue, result_ttl_s)
 
 
 def default_name(f: Callable[..., Any]) -> str:

@@ -79,6 +79,16 @@ class Completion:
     result: bytes
 
 
+class Completed(NamedTuple):
+    """What ``Backend.complete`` did with a batch."""
+
+    done: int
+    """Jobs finished: acked, result stored (the others were no longer owned by this worker)."""
+    invalid: list[Completion]
+    """Jobs refused because their ``result_ttl_s`` is not a valid TTL: nothing was written for
+    them (not acked, record unchanged); the caller dead-letters each. Empty in normal runs."""
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     """Why a job failed, as stored in its record and its dead letter."""
@@ -134,8 +144,10 @@ class Backend(Protocol):
         ``ALONE`` not started: its last attempt follows a crash, so it must run alone (the
         worker starts it again with ``alone=True`` once nothing else runs)."""
 
-    async def complete(self, queue: str, completions: Sequence[Completion]) -> int:
-        """Finish jobs and store their results; returns how many this worker still owned."""
+    async def complete(self, queue: str, completions: Sequence[Completion]) -> Completed:
+        """Finish jobs and store their results, in one script: how many this worker still owned
+        (and finished), and the jobs the script refused untouched (an invalid ``result_ttl_s``:
+        no integer from 0 to ``validate.MAX_SECONDS``) for the caller to dead-letter."""
 
     async def retry(self, delivery: Delivery, delay_ms: int, failure: Failure) -> bool:
         """Finish this attempt and schedule another."""

@@ -44,6 +44,7 @@ from .. import codec
 from ..keys import AppKeys, QueueKeys
 from ..scripts import Scripts
 from .base import (
+    Completed,
     Completion,
     Delivery,
     Failure,
@@ -233,16 +234,23 @@ class ListsBackend:
         return reply
 
     # ------------------------------------------------------------------ finishing
-    async def complete(self, queue: str, completions: Sequence[Completion]) -> int:
+    async def complete(self, queue: str, completions: Sequence[Completion]) -> Completed:
         k = self._q(queue)
         args: list[Any] = [k.done_channel("")]
         for c in completions:
             d = c.delivery
             args += (d.job_id, d.attempt, d.result_ttl_s, c.result, d.raw)
         keys = (self._proc(queue), k.job_prefix, k.stats)
-        done = int(await self._scripts.run("list_complete", keys, args))
-        self._forget(queue, [c.delivery.raw for c in completions])
-        return done
+        reply = await self._scripts.run("list_complete", keys, args)
+        if len(reply) == 1:
+            self._forget(queue, [c.delivery.raw for c in completions])
+            return Completed(int(reply[0]), [])
+        # The refused jobs stay in our processing list (and tracked) until dead-lettered.
+        refused = {int(i) for i in reply[1:]}
+        invalid = [completions[i] for i in sorted(refused)]
+        kept = [c.delivery.raw for i, c in enumerate(completions) if i not in refused]
+        self._forget(queue, kept)
+        return Completed(int(reply[0]), invalid)
 
     async def retry(self, delivery: Delivery, delay_ms: int, failure: Failure) -> bool:
         d = delivery

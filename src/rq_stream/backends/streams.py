@@ -13,6 +13,7 @@ from .. import codec
 from ..keys import GROUP, AppKeys, QueueKeys
 from ..scripts import Scripts
 from .base import (
+    Completed,
     Completion,
     Delivery,
     Failure,
@@ -166,15 +167,14 @@ class StreamsBackend:
         )
         return [int(x) for x in reply]
 
-    async def complete(self, queue: str, completions: Sequence[Completion]) -> int:
+    async def complete(self, queue: str, completions: Sequence[Completion]) -> Completed:
         k = self._q(queue)
         args: list[Any] = [GROUP, k.done_channel("")]
         for c in completions:
             d = c.delivery
             args += (d.token, d.job_id, d.attempt, d.result_ttl_s, c.result)
-        return int(
-            await self._scripts.run("stream_complete", (k.stream, k.job_prefix, k.stats), args)
-        )
+        reply = await self._scripts.run("stream_complete", (k.stream, k.job_prefix, k.stats), args)
+        return Completed(int(reply[0]), [completions[int(i)] for i in reply[1:]])
 
     async def retry(self, delivery: Delivery, delay_ms: int, failure: Failure) -> bool:
         k = self._q(delivery.queue)

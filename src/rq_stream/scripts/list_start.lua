@@ -11,16 +11,23 @@
 -- returned it); -1 too many attempts (dead-lettered, do not run); -3 not started: this would
 -- be its last attempt and its previous one ended with its worker dying (the record still
 -- says running), so the worker runs it alone.
+-- Fails before writing anything if any max_attempts or result_ttl_s is not a valid integer.
 -- @include now
 -- @include finish
 -- @include list_owned
+-- @include check
+local maxes, ttls = {}, {}
+for i = 5, #ARGV, 4 do  -- every job's numbers checked before anything is written
+  maxes[i] = need(ARGV[i + 1], 1, MAX_SECONDS, 'max_attempts')
+  ttls[i] = need(ARGV[i + 2], 0, MAX_SECONDS, 'result_ttl_s')
+end
 local now = now_ms()
 local mine = owned(KEYS[1])
 local out = {}
 local buried = 0
 local alone = ARGV[4] == '1'
 for i = 5, #ARGV, 4 do
-  local id, max, ttl, env = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), ARGV[i + 3]
+  local id, max, ttl, env = ARGV[i], maxes[i], ttls[i], ARGV[i + 3]
   local jk = KEYS[3] .. id
   local h = redis.call('HMGET', jk, 's', 'a')
   local st = h[1]

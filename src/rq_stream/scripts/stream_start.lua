@@ -10,9 +10,16 @@
 -- already finished, or the entry is no longer pending for this consumer: another worker
 -- reclaimed it while this one stalled between reading and starting); -1 too many attempts
 -- (dead-lettered, do not run); -3 not started: its last attempt, after a crash, runs alone.
+-- Fails before writing anything if any max_attempts or result_ttl_s is not a valid integer.
 -- @include now
 -- @include finish
 -- @include start
+-- @include check
+local max, ttl = {}, {}
+for i = 6, #ARGV, 4 do  -- every job's numbers checked before anything is written
+  max[i] = need(ARGV[i + 2], 1, MAX_SECONDS, 'max_attempts')
+  ttl[i] = need(ARGV[i + 3], 0, MAX_SECONDS, 'result_ttl_s')
+end
 local now = now_ms()
 local out = {}
 local buried = 0
@@ -22,8 +29,7 @@ for i = 6, #ARGV, 4 do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
   if p[1] and p[1][2] == ARGV[2] then
     code = start_entry(KEYS[1], KEYS[2], KEYS[3] .. ARGV[i + 1], ARGV[1], ARGV[2], ARGV[3],
-      ARGV[4], ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), now, nil,
-      alone)
+      ARGV[4], ARGV[i], ARGV[i + 1], max[i], ttl[i], now, nil, alone)
   end
   if code == -1 then buried = buried + 1 end
   out[#out + 1] = code

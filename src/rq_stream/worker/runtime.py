@@ -154,7 +154,7 @@ class Worker:
     async def run(self) -> None:
         jobs: Channel[Delivery] = Channel()
         done: Outbox[Completion] = Outbox()
-        completer = Completer(self.backends, self._release_completed)
+        completer = Completer(self.backends, self._release_completed, self.name)
         async with anyio.create_task_group() as outer:
             if self.handle_signals:  # before anything else: a SIGTERM during start-up is graceful
                 await outer.start(self._watch_signals, outer.cancel_scope)
