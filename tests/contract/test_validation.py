@@ -100,7 +100,7 @@ async def test_bad_ttl_in_a_raw_entry_is_dead_lettered_alone(
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(15) == 0
         log = output(worker)
-        assert "job cannot run; moving it to the dead-letter stream" in log
+        assert "job cannot run; moved it to the dead-letter stream" in log
         assert "Traceback" not in log, log
 
 
