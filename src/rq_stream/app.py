@@ -427,7 +427,10 @@ class RqStream:
                 got = await asyncio.gather(*(self._enqueue_queue(q, by_queue[q]) for q in queues))
                 replies = dict(zip(queues, got, strict=True))
         except (rex.RedisError, OSError) as exc:
-            raise connection.translate(exc, self.url) from exc
+            translated = connection.translate(exc, self.url)
+            if translated is exc:
+                raise
+            raise translated from exc
         # A unique job identical to a live one was not enqueued: hand back the live one.
         if not any(isinstance(r, str) for rs in replies.values() for r in rs):
             return jobs

@@ -227,14 +227,19 @@ def _human(n: int) -> str:
 
 
 def peek_job_id(data: bytes) -> str | None:
-    """Best-effort job id of a payload that may not decode fully (for dead-lettering)."""
+    """Best-effort job id of a payload that may not decode fully (for dead-lettering): the
+    envelope's second field, read without decoding the rest (which may be truncated or
+    corrupt)."""
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max(len(data), 1))
     try:
-        fields = msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=lambda c, d: None)
+        unpacker.feed(data)
+        if unpacker.read_array_header() < 2:
+            return None
+        unpacker.skip()  # the version
+        job_id = unpacker.unpack()
     except Exception:
         return None
-    if isinstance(fields, list) and len(fields) > 1 and isinstance(fields[1], str):
-        return fields[1]
-    return None
+    return job_id if isinstance(job_id, str) and job_id else None
 
 
 __all__ = [

@@ -6,6 +6,10 @@ reads, so a worker's ``XREADGROUP BLOCK`` never holds up an enqueue or an ack.
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import socket
+import ssl
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlparse
@@ -180,7 +184,11 @@ async def ping(client: Redis, url: str) -> None:
         await client.ping()
     except rex.AuthenticationError as exc:
         raise ConnectionFailed(f"Redis at {describe(url)} refused the credentials: {exc}") from None
+    except rex.ResponseError as exc:
+        raise ConnectionFailed(f"Redis at {describe(url)} answered PING with: {exc}") from None
     except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
+        if not is_connection_error(exc):
+            raise
         text = str(exc).rstrip(".")
         hint = (
             "Does the URL's ssl_ca_certs name the CA that signed the server's certificate?"
@@ -190,8 +198,6 @@ async def ping(client: Redis, url: str) -> None:
         raise ConnectionFailed(
             f"cannot connect to Redis at {describe(url)}: {text}. {hint}"
         ) from None
-    except rex.ResponseError as exc:
-        raise ConnectionFailed(f"Redis at {describe(url)} answered PING with: {exc}") from None
 
 
 async def maxmemory_policy(client: Redis) -> str | None:
@@ -230,11 +236,35 @@ def translate(exc: BaseException, url: str) -> BaseException:
             f"Redis at {describe(url)} is out of memory (maxmemory reached) and refused the "
             f"write; the job was NOT enqueued: {text}"
         )
-    if isinstance(exc, (rex.ConnectionError, rex.TimeoutError, OSError)):
+    if is_connection_error(exc):
         return ConnectionFailed(f"lost connection to Redis at {describe(url)}: {exc}")
     if isinstance(exc, rex.ReadOnlyError):
         return ConnectionFailed(f"Redis at {describe(url)} is a read-only replica: {exc}")
     return exc
+
+
+_SOCKET_ERRORS = (
+    ConnectionError,  # refused, reset, aborted, broken pipe
+    TimeoutError,
+    asyncio.TimeoutError,  # not TimeoutError before Python 3.11
+    socket.gaierror,  # the host name does not resolve
+    socket.herror,
+    ssl.SSLError,
+)
+_NETWORK_ERRNO_NAMES = (
+    "ENETDOWN", "ENETUNREACH", "ENETRESET", "EHOSTDOWN", "EHOSTUNREACH", "ENOTCONN",
+    "EADDRNOTAVAIL", "ETIMEDOUT",
+)  # fmt: skip
+_NETWORK_ERRNOS = frozenset(getattr(errno, n) for n in _NETWORK_ERRNO_NAMES if hasattr(errno, n))
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Redis could not be reached or the connection broke: redis-py's connection errors and the
+    socket-level ``OSError``s of connecting, reading and writing. Any other ``OSError`` (a file
+    that cannot be read, ...) is not one, and must not be reported as one."""
+    if isinstance(exc, (rex.ConnectionError, rex.TimeoutError, *_SOCKET_ERRORS)):
+        return True
+    return isinstance(exc, OSError) and exc.filename is None and exc.errno in _NETWORK_ERRNOS
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

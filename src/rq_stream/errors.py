@@ -17,6 +17,13 @@ class ConnectionFailed(RqStreamError):
     """Redis could not be reached, or the URL is not a Redis URL."""
 
 
+class IncompleteInstallation(RqStreamError):
+    """A file the package ships (a Lua script) is missing: rq_stream is not fully installed.
+
+    Not a :class:`ConnectionFailed` and not an ``OSError``, so nothing retries it as an outage.
+    """
+
+
 class RedisOutOfMemory(RqStreamError):
     """Redis refused a write because it reached ``maxmemory`` (``noeviction``).
 

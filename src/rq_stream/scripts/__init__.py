@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from redis import exceptions as rex
 from redis.asyncio import Redis
 
-from ..errors import ReplicationTimeout
+from ..errors import IncompleteInstallation, ReplicationTimeout
 from ..lean import LeanClient, LeanScript
 
 _INCLUDE = re.compile(r"^-- @include (\w+)$", re.MULTILINE)
@@ -35,13 +35,27 @@ _RETRYABLE = (
 
 @functools.cache
 def source(name: str) -> str:
-    root = resources.files(__package__)
-    text = (root / f"{name}.lua").read_text()
-
     def include(match: re.Match[str]) -> str:
-        return (root / "lib" / f"{match.group(1)}.lua").read_text()
+        return _read("lib", f"{match.group(1)}.lua")
 
-    return _INCLUDE.sub(include, text)
+    return _INCLUDE.sub(include, _read(f"{name}.lua"))
+
+
+def _read(*parts: str) -> str:
+    """A file of the package; a missing one is an incomplete installation, not an OSError (which
+    the callers' ``except (RedisError, OSError)`` would report as a lost connection)."""
+    path = resources.files(__package__)
+    for part in parts:
+        path = path / part
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        name = "/".join(("scripts", *parts))
+        raise IncompleteInstallation(
+            f"the rq_stream installation is incomplete: the Lua script {name} is missing from "
+            f"the package ({path}: {exc.strerror or exc}); reinstall rq_stream "
+            "(pip install --force-reinstall rq_stream)"
+        ) from None
 
 
 @functools.cache

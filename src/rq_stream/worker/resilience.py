@@ -8,7 +8,7 @@ import anyio
 import structlog
 from redis import exceptions as rex
 
-from ..connection import is_out_of_memory
+from ..connection import is_connection_error, is_out_of_memory
 
 log = structlog.get_logger("rq_stream.worker")
 
@@ -21,13 +21,12 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     rex.ClusterError,  # Cluster: CLUSTERDOWN/MASTERDOWN in a failover, "TTL exhausted" after
     # redis-py's own retries of MOVED/ASK/TRYAGAIN while a slot migrates
     rex.SlotNotCoveredError,
-    OSError,
 )
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, TRANSIENT):
-        return True
+    if isinstance(exc, TRANSIENT) or is_connection_error(exc):
+        return True  # not any OSError: a missing package file is no outage to wait out
     if is_out_of_memory(exc):
         return True  # memory may be freed (consumers drain, TTLs expire): back off, try again
     text = str(exc)

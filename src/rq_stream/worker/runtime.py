@@ -25,7 +25,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +125,7 @@ class Worker:
         self._isolated: list[Delivery] = []
         """Taken, not started: each must run alone (its last attempt, after a crash)."""
         self._isolating = False
+        self._in_intake = 0
         self._to_isolate = anyio.Event()
         self._wakes: dict[str, Inbox] = {q: Inbox() for q in self.queues}
         self._stopping = anyio.Event()
@@ -244,16 +245,28 @@ class Worker:
         outage = Outage("fetching jobs", queue=queue)
         while True:
             count = await self._wait_free()
-            try:
-                # Busy queue: one round trip reads and starts a batch. Idle: block for new work.
-                got = await backend.take(queue, count, self._limits)
-                if not got:
-                    got = await backend.fetch(queue, count, block_ms)
-                outage.recovered()
-            except outage.errors as exc:
-                await outage.failed(exc)
-                continue
-            await self._admit(queue, got, jobs)
+            with self._taking():
+                try:
+                    # Busy queue: one round trip reads and starts a batch. Idle: block for work.
+                    got = await backend.take(queue, count, self._limits)
+                    if not got:
+                        got = await backend.fetch(queue, count, block_ms)
+                    outage.recovered()
+                except outage.errors as exc:
+                    await outage.failed(exc)
+                    continue
+                await self._admit(queue, got, jobs)
+
+    @contextlib.contextmanager
+    def _taking(self) -> Iterator[None]:
+        """Around a take, fetch or reclaim and its start: a job that must run alone waits
+        until none is under way (what it returns may start and run first)."""
+        self._in_intake += 1
+        try:
+            yield
+        finally:
+            self._in_intake -= 1
+            self._give(0)
 
     async def _reclaim_loop(self, queue: str, jobs: Channel[Delivery]) -> None:
         backend = self.backends[queue]
@@ -267,20 +280,21 @@ class Worker:
                 with contextlib.suppress(*Outage.errors):
                     await backend.prune(queue, max(10 * lease_ms, PRUNE_IDLE_MS))
             if self._free > 0 and not self._isolating:
-                try:
-                    got = await backend.reclaim(queue, lease_ms, self._free)
-                    outage.recovered()
-                except outage.errors as exc:
-                    await outage.failed(exc)
-                    continue
-                if got:
-                    self.log.warning(
-                        "reclaimed jobs whose worker went silent longer than the lease",
-                        queue=queue,
-                        count=len(got),
-                        lease_ms=lease_ms,
-                    )
-                    await self._admit(queue, got, jobs)
+                with self._taking():
+                    try:
+                        got = await backend.reclaim(queue, lease_ms, self._free)
+                        outage.recovered()
+                    except outage.errors as exc:
+                        await outage.failed(exc)
+                        continue
+                    if got:
+                        self.log.warning(
+                            "reclaimed jobs whose worker went silent longer than the lease",
+                            queue=queue,
+                            count=len(got),
+                            lease_ms=lease_ms,
+                        )
+                        await self._admit(queue, got, jobs)
             await anyio.sleep(interval)
 
     async def _delayed_loop(self, queue: str) -> None:
@@ -387,7 +401,7 @@ class Worker:
                 await self._to_isolate.wait()
             self._isolating = True
             try:
-                while self.running or jobs.pending:
+                while self.running or jobs.pending or self._in_intake:
                     await self._freed.wait()
                 d = self._isolated.pop(0)
                 (attempt,) = await self._start(d.queue, [d], alone=True)

@@ -1,0 +1,112 @@
+"""End-to-end check of an installed rq_stream, run by ``check_wheel.py`` with the wheel
+virtualenv's interpreter from a scratch directory outside the source tree.
+
+``python e2e.py VENV`` asserts that ``rq_stream`` is imported from VENV's site-packages, starts a
+throwaway redis-server (``rq_stream.testing.RedisServer``), writes an app module ``tmpmod`` with a
+task on a streams queue and one on a lists queue, enqueues jobs on both, runs
+``rq-stream worker tmpmod:app --burst`` (VENV's console script), checks every result, and checks
+that ``rq-stream info tmpmod:app`` lists both queues. Exits 1 with a message on any failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any, NoReturn
+
+STREAMS_QUEUE = "wheel_streams"
+LISTS_QUEUE = "wheel_lists"
+APP = f'''
+from rq_stream import RqStream
+
+app = RqStream(prefix="wheelcheck")
+app.queue("{LISTS_QUEUE}", backend="lists")
+
+
+@app.task(queue="{STREAMS_QUEUE}")
+async def add(x: int, y: int) -> int:
+    return x + y
+
+
+@app.task(queue="{LISTS_QUEUE}")
+def shout(word: str) -> str:
+    return word.upper() + "!"
+'''
+WORDS = ["alpha", "beta", "gamma"]
+SUBPROCESS_LIMIT_S = 120.0  # a hang guard, not a timing assertion
+
+
+def fail(message: str) -> NoReturn:
+    print(f"wheel-check: FAILED: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def check_origin(venv: Path) -> Path:
+    """rq_stream comes from VENV's site-packages; returns the venv's bin directory."""
+    import rq_stream
+
+    if Path(sys.prefix).resolve() != venv.resolve():
+        fail(f"running in {sys.prefix}, not in the wheel virtualenv {venv}")
+    site = Path(sysconfig.get_paths()["purelib"]).resolve()
+    origin = Path(rq_stream.__file__).resolve()
+    if site not in origin.parents:
+        fail(f"rq_stream was imported from {origin}, not from the wheel's site-packages {site}")
+    print(f"wheel-check: rq_stream {rq_stream.__version__} imported from {origin.parent}")
+    return Path(sys.executable).parent
+
+
+def run(cmd: list[str]) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=SUBPROCESS_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        fail(f"`{' '.join(cmd[1:])}` did not finish in {SUBPROCESS_LIMIT_S:.0f}s")
+    if done.returncode != 0:
+        fail(f"`{' '.join(cmd[1:])}` exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+async def enqueue_work_check(rq_stream_bin: Path) -> None:
+    tmpmod: Any = importlib.import_module("tmpmod")
+    async with tmpmod.app:
+        sums = [await tmpmod.add.enqueue(i, 10 * i) for i in range(5)]
+        shouts = [await tmpmod.shout.enqueue(w) for w in WORDS]
+        if {j.queue for j in sums} != {STREAMS_QUEUE} or {j.queue for j in shouts} != {LISTS_QUEUE}:
+            fail("the jobs were not enqueued on the queues their tasks name")
+        await asyncio.to_thread(run, [str(rq_stream_bin), "worker", "tmpmod:app", "--burst"])
+        got_sums = [await j.result(timeout_s=30) for j in sums]
+        got_shouts = [await j.result(timeout_s=30) for j in shouts]
+    if got_sums != [11 * i for i in range(5)]:
+        fail(f"wrong results on the streams queue: {got_sums}")
+    if got_shouts != [w.upper() + "!" for w in WORDS]:
+        fail(f"wrong results on the lists queue: {got_shouts}")
+    print(f"wheel-check: {len(sums)} jobs on a streams queue, {len(shouts)} on a lists queue: ok")
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        fail("usage: e2e.py VENV")
+    bin_dir = check_origin(Path(sys.argv[1]))
+    rq_stream_bin = bin_dir / "rq-stream"
+    if not rq_stream_bin.is_file():
+        fail(f"the wheel installed no rq-stream console script in {bin_dir}")
+    Path("tmpmod.py").write_text(APP)
+    sys.path.insert(0, os.getcwd())
+    from rq_stream.testing import RedisServer
+
+    with RedisServer() as server:
+        os.environ["REDIS_URL"] = server.url  # the app and the rq-stream commands read it
+        asyncio.run(enqueue_work_check(rq_stream_bin))
+        info = run([str(rq_stream_bin), "info", "tmpmod:app"])
+    missing = [q for q in (STREAMS_QUEUE, LISTS_QUEUE) if q not in info]
+    if missing:
+        fail(f"`rq-stream info tmpmod:app` does not list {missing}:\n{info}")
+    print("wheel-check: `rq-stream info` lists both queues: ok")
+
+
+if __name__ == "__main__":
+    main()
