@@ -57,7 +57,7 @@ def test_call_options_merge_into_a_new_call() -> None:
     assert (bound.args, bound.kwargs) == ((3, 4), {})
     with pytest.raises(EnqueueError, match="give either delay_s or at, not both"):
         plain.options(delay_s=1, at=at)
-    with pytest.raises(EnqueueError, match="delay_s must be >= 0"):
+    with pytest.raises(EnqueueError, match="delay_s must be a number of seconds >= 0, got -1"):
         plain.options(delay_s=-1)
 
 
@@ -133,7 +133,8 @@ async def test_info_tells_running_from_prefetched_and_stays_fresh(app: RqStream)
 
     await app.enqueue_many([wait_for_gate.call() for _ in range(3)])
     # heartbeat_s=60: the backends' liveness beat is slow; the info row is rewritten anyway.
-    worker = Worker(app, concurrency=1, handle_signals=False, heartbeat_s=60, grace_s=5)
+    worker = Worker(app, concurrency=1, prefetch=1, handle_signals=False, heartbeat_s=60,
+                    grace_s=5)  # fmt: skip
 
     async def row_when(ok: Callable[[admin.WorkerInfo], bool]) -> admin.WorkerInfo:
         with anyio.fail_after(30):  # generous: the row is rewritten every second
@@ -146,7 +147,7 @@ async def test_info_tells_running_from_prefetched_and_stays_fresh(app: RqStream)
     async with anyio.create_task_group() as tg:
         tg.start_soon(worker.run)
         held = await row_when(lambda w: w.running == 1 and w.in_flight == 2)
-        assert held.prefetched == 1  # -c 1: one runs, one waits in the buffer
+        assert held.prefetched == 1  # -c 1 --prefetch 1: one runs, one waits in the buffer
         gate.set()
         done = await row_when(lambda w: w.completed == 3)
         assert (done.running, done.prefetched, done.in_flight) == (0, 0, 0)

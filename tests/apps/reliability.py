@@ -44,3 +44,29 @@ async def slow(i: int, seconds: float) -> int:
 async def poison() -> None:
     await _record("started", "poison")
     os._exit(1)
+
+
+# Default settings (max_attempts 3, no retries): the poison-collateral and fairness tests.
+@app.task(queue=QUEUE)
+async def plain(i: int, seconds: float) -> int:
+    await _record("started", i)
+    await anyio.sleep(seconds)
+    await _record("done", i)
+    return i
+
+
+@app.task(queue=QUEUE)
+async def crash() -> None:
+    await _record("started", "crash")
+    os._exit(1)
+
+
+# Timers: when each attempt started (server clock), and a retry after 0.2 s of backoff.
+@app.task(queue=QUEUE, retries=1, backoff=Backoff(base_s=0.2, jitter=False))
+async def stamp(key: str) -> None:
+    job = current_job()
+    assert job is not None
+    seconds, micros = await app.redis.time()
+    await app.redis.rpush(f"{app.prefix}:test:stamp:{key}", f"{seconds}.{micros:06d}")
+    if key.startswith("fail") and job.attempt == 1:
+        raise RuntimeError("first attempt fails")

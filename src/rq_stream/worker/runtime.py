@@ -401,7 +401,9 @@ class Worker:
                 await self._to_isolate.wait()
             self._isolating = True
             try:
-                while self.running or jobs.pending or self._in_intake:
+                # Nothing else held (running, waiting, or finished and not yet acked: a crash
+                # before the ack would charge that attempt), no take under way.
+                while self.in_flight > len(self._isolated) or self._in_intake:
                     await self._freed.wait()
                 d = self._isolated.pop(0)
                 (attempt,) = await self._start(d.queue, [d], alone=True)
@@ -421,7 +423,7 @@ class Worker:
                 )
                 self._take(1)
                 jobs.put(d)
-                while jobs.pending or self.running:
+                while d.token in self.held[d.queue]:  # until its outcome is in Redis
                     await self._freed.wait()
             finally:
                 self._isolating = False
@@ -512,6 +514,7 @@ class Worker:
     def release(self, d: Delivery) -> None:
         """A job left this worker (finished, retried, dead-lettered or handed back)."""
         self.held[d.queue].pop(d.token, None)
+        self._give(0)
 
     def ran(self) -> None:
         """An executor is done with a job (whatever became of it): its slot is free."""
@@ -524,7 +527,9 @@ class Worker:
     def _release_completed(self, items: Sequence[Completion]) -> None:
         self.stats.completed += len(items)
         for c in items:
-            self.release(c.delivery)
+            d = c.delivery
+            self.held[d.queue].pop(d.token, None)
+        self._give(0)
 
     # ------------------------------------------------------------------ upkeep
     async def _renew(self) -> None:
