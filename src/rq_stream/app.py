@@ -171,6 +171,7 @@ class RqStream:
         rate_key: Callable[..., Any] | None = None,
         unique: bool | Callable[..., Any] = False,
         unique_ttl_s: int = 86_400,
+        process: bool = False,
     ) -> _TaskDecorator: ...
 
     def task(
@@ -191,11 +192,13 @@ class RqStream:
         rate_key: Callable[..., Any] | None = None,
         unique: bool | Callable[..., Any] = False,
         unique_ttl_s: int = 86_400,
+        process: bool = False,
     ) -> Any:
         """Register a task: ``@app.task`` or ``@app.task(queue="emails", retries=3)``.
 
         ``rate_limit="100/m"`` caps starts across all workers (``rate_key`` makes it per key);
-        ``unique=True`` (or a key function) makes a duplicate enqueue return the live job.
+        ``unique=True`` (or a key function) makes a duplicate enqueue return the live job;
+        ``process=True`` runs a plain ``def`` in a worker subprocess (CPU-bound, GIL-holding).
         """
         settings: dict[str, Any] = {
             "name": name,
@@ -211,6 +214,7 @@ class RqStream:
             "rate_key": rate_key,
             "unique": unique,
             "unique_ttl_s": unique_ttl_s,
+            "process": process,
         }
 
         def register(f: Callable[..., Any]) -> Task[Any, Any]:
@@ -240,6 +244,10 @@ class RqStream:
             raise ConfigurationError("rate_key needs a rate_limit (e.g. rate_limit='10/s')")
         if settings.get("unique_ttl_s", 1) < 1:
             raise ConfigurationError("unique_ttl_s must be >= 1")
+        if settings.get("process"):
+            from .worker.processes import reference
+
+            reference(name, f)  # raises ConfigurationError if a subprocess could not find it
         return TaskOptions(name=name, queue=queue, **settings)
 
     def get_task(self, name: str) -> Task[Any, Any]:

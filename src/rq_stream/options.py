@@ -53,6 +53,9 @@ class TaskOptions:
     job's arguments by name) is the identity. Enqueueing a copy of a live job returns that job."""
     unique_ttl_s: int = 86_400
     """Longest a unique job blocks its duplicates (a safety net if it never finishes)."""
+    process: bool = False
+    """Run this plain ``def`` in a worker subprocess instead of a thread: for CPU-bound code and
+    C calls that hold the GIL (which would stop the worker renewing its leases)."""
 
     @property
     def attempts_allowed(self) -> int:

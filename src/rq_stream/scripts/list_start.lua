@@ -10,6 +10,7 @@
 -- returned it); -1 too many attempts (dead-lettered, do not run).
 -- @include now
 -- @include finish
+-- @include worker_lost
 -- @include list_owned
 local now = now_ms()
 local mine = owned(KEYS[1])
@@ -35,9 +36,7 @@ for i = 4, #ARGV, 4 do
       redis.call('HINCRBY', jk, 'ta', -1)
       redis.call('LREM', KEYS[1], -1, env)
       mine[env] = mine[env] - 1
-      bury(KEYS[2], jk, ARGV[2], id, env, 'WorkerLost',
-        'the job was started ' .. (a - 1) .. ' times and its worker died or lost it each time '
-        .. '(max_attempts=' .. max .. '); it may crash its worker (segfault, os._exit, OOM kill)',
+      bury(KEYS[2], jk, ARGV[2], id, env, 'WorkerLost', worker_lost_message(jk, a - 1, max),
         '', ARGV[1], now, ttl, ARGV[3])
       buried = buried + 1
       out[#out + 1] = -1

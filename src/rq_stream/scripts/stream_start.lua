@@ -11,6 +11,7 @@
 -- (dead-lettered, do not run).
 -- @include now
 -- @include finish
+-- @include worker_lost
 -- @include start
 local now = now_ms()
 local out = {}

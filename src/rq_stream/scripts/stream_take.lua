@@ -12,6 +12,7 @@
 -- started: the worker decodes it and dead-letters it.
 -- @include now
 -- @include finish
+-- @include worker_lost
 -- @include start
 local now = now_ms()
 local limits = {}

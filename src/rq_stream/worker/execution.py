@@ -1,10 +1,13 @@
-"""Running one job: arguments, timeout, thread offload for plain functions, and what becomes of
-the attempt (completion, retry, dead letter, or hand-back when the worker stops)."""
+"""Running one job: arguments, timeout, thread offload for plain functions (a subprocess for
+``process=True``, see :mod:`.processes`), and what becomes of the attempt (completion, retry,
+dead letter, or hand-back when the worker stops)."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,6 +19,7 @@ from .. import codec, ratelimit
 from ..backends.base import Completion, Delivery
 from ..errors import SerializationError
 from ..task import Task
+from . import processes
 from .channel import Channel, Outbox
 from .policy import ArgumentError, ResultNotSerializable, TaskTimeout, decide
 from .resilience import Outage
@@ -49,6 +53,8 @@ class Executor:
     def __init__(self, worker: Worker) -> None:
         self.w = worker
         self._limiter = anyio.CapacityLimiter(min(worker.concurrency, 200))
+        self._processes = anyio.CapacityLimiter(min(worker.concurrency, os.cpu_count() or 2))
+        self._refs: dict[str, processes.TaskRef] = {}
 
     async def loop(self, jobs: Channel[Delivery], done: Outbox[Completion]) -> None:
         """Run jobs until the channel closes. Cancelled (grace over, forced exit) mid-job, the
@@ -107,11 +113,21 @@ class Executor:
         if task.is_async:
             fn: Callable[..., Awaitable[Any]] = task.fn
             return await fn(*args, **kwargs)
+        if task.settings.process:
+            return await self._call_in_process(task, args, kwargs)
         return await anyio.to_thread.run_sync(
             functools.partial(task.fn, *args, **kwargs),
             limiter=self._limiter,
             abandon_on_cancel=True,
         )
+
+    async def _call_in_process(self, task: Task[Any, Any], args: Any, kwargs: Any) -> Any:
+        ref = self._refs.get(task.name)
+        if ref is None:
+            ref = self._refs[task.name] = processes.reference(task.name, task.fn)
+        ctx = _current.get()
+        assert ctx is not None
+        return await processes.run(ref, ctx, args, kwargs, self._processes)
 
     async def _failed(self, task: Task[Any, Any], d: Delivery, exc: Exception) -> None:
         decision = decide(task.settings, d.attempt, exc)
@@ -142,6 +158,16 @@ class Executor:
                 exception=decision.failure.traceback,
             )
         self.w.release(d)
+
+    async def lease_lost(self, queue: str, stale: list[Delivery]) -> None:
+        """Running jobs whose lease expired while this worker still ran them (it stalled: a
+        call holding the GIL or blocking the loop, or Redis out of reach longer than the
+        lease). They go on here (a thread cannot be stopped) but their outcome is refused by
+        the attempt fence; the job record counts the loss, so a WorkerLost dead letter says
+        the worker was alive."""
+        prefix = self.w.app.keys.queue(queue).job_prefix
+        with contextlib.suppress(*Outage.errors):
+            await self.w.app.scripts.run("job_lost", (prefix,), [d.job_id for d in stale])
 
     async def hand_back(self, d: Delivery) -> None:
         """Return an unfinished job to its queue at once (never acked as done)."""

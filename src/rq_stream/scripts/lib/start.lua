@@ -2,7 +2,8 @@
 -- Returns the attempt number to run (>= 1); 0 if the job had already finished (the entry is
 -- acked and deleted: do not run it) or is gone (no record, no entry: a failover lost its
 -- enqueue; its delivery came from the old master); -1 if it was started max_attempts times
--- already without finishing (it crashed its workers: dead-lettered). Needs lib/finish (bury).
+-- already without finishing (it crashed its workers: dead-lettered). Needs lib/finish (bury)
+-- and lib/worker_lost.
 -- `h` is the job's HMGET s a ta fs, when the caller has read it already.
 local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, id, max, ttl, now, h)
   h = h or redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
@@ -31,9 +32,7 @@ local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, 
   end
   if redis.call('XACK', stream, group, eid) == 1 then
     redis.call('XDEL', stream, eid)
-    bury(dead, jk, chan, id, env, 'WorkerLost',
-      'the job was started ' .. (a - 1) .. ' times and its worker died or lost it each time '
-      .. '(max_attempts=' .. max .. '); it may crash its worker (segfault, os._exit, OOM kill)',
+    bury(dead, jk, chan, id, env, 'WorkerLost', worker_lost_message(jk, a - 1, max),
       '', consumer, now, ttl, queue)
   end
   return -1
