@@ -74,7 +74,7 @@ def reference(task: str, fn: Callable[..., Any]) -> TaskRef:
     if not module or not qualname or "<" in qualname:  # <lambda>, <locals>
         raise ConfigurationError(
             f"{what} needs a function defined at the top level of a module (the subprocess "
-            f"imports it by name); got {qualname or fn!r}"
+            f"imports it by name); got {qualname or repr(fn)}"
         )
     return TaskRef(task, module, qualname)
 
@@ -91,7 +91,14 @@ async def run(
         return await anyio.to_process.run_sync(
             _run_in_child, ref, ctx, args, kwargs, cancellable=True, limiter=limiter
         )
-    except anyio.BrokenWorkerProcess:
+    except anyio.BrokenWorkerProcess as exc:
+        if str(exc):  # it did not start: anyio says why, the cause is the child's error
+            cause = f": {type(exc.__cause__).__name__}: {exc.__cause__}" if exc.__cause__ else ""
+            raise ProcessTaskError(
+                f"no subprocess for task {ref.task!r}: {exc}{cause} (a subprocess first runs the "
+                "worker's main module as __mp_main__, like multiprocessing's spawn: keep its "
+                "start-up code under `if __name__ == '__main__':`)"
+            ) from None
         raise ProcessDied(
             f"the subprocess running task {ref.task!r} died before it returned (killed by a "
             "signal, os._exit, a crash in C code, or the OOM killer)"
