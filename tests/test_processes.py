@@ -245,3 +245,44 @@ async def test_gil_holding_call_in_a_thread_loses_its_lease(
         w.wait(10)
         logs += output(w)
     assert "lost the lease of a running job" in logs
+
+
+@pytest.mark.slow
+async def test_a_process_task_whose_lease_is_lost_has_its_subprocess_killed(
+    redis_url: str, prefix: str, procs: Procs, tmp_path: Path
+) -> None:
+    """Worker A runs `linger` in a subprocess, then an async task blocks A's loop for 3 leases;
+    worker B takes `linger` over. When A's renewal finds the lease lost, A kills its subprocess
+    (the job runs on B) and writes nothing for that attempt."""
+    log = tmp_path / "runs"
+    async with twin(redis_url, prefix, LEASE_S) as app:
+        a = Worker(app, queues=[QUEUE], concurrency=4, handle_signals=False, name="A")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(a.run)
+            job = await app.enqueue_by_name(processes_app.linger.name, [str(log), 6 * LEASE_S])
+
+            async def started() -> bool:
+                return log.exists() and "start 1" in log.read_text()
+
+            await wait_until(started, 30, "attempt 1 to start in a subprocess of A")
+            await app.enqueue_by_name(processes_app.block_loop.name, [3 * LEASE_S])
+            (b,) = [procs.worker("tests.apps.processes_app:app", redis_url, prefix,
+                                 env={"RQS_LEASE_S": str(LEASE_S)})]  # fmt: skip
+            with anyio.fail_after(120):
+                assert await job.result() == 2
+            first_pid = int(log.read_text().split()[2])
+
+            async def killed() -> bool:
+                try:
+                    os.kill(first_pid, 0)
+                except ProcessLookupError:
+                    return True
+                return False
+
+            await wait_until(killed, 30, "A to kill the subprocess of attempt 1")
+            a.request_stop()
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("start 1 ") and "end 1" not in log.read_text(), lines
+    assert [x.split()[:2] for x in lines if x.startswith("end")] == [["end", "2"]]
+    b.kill()
+    b.wait(10)

@@ -70,6 +70,24 @@ def hang(path: str) -> None:
     time.sleep(60)
 
 
+@app.task(queue=QUEUE, process=True)
+def linger(path: str, seconds: float) -> int:
+    job = current_job()
+    assert job is not None
+    _log(path, f"start {job.attempt} {os.getpid()}")
+    time.sleep(seconds)
+    _log(path, f"end {job.attempt} {os.getpid()}")
+    return job.attempt
+
+
+@app.task(queue=QUEUE)
+async def block_loop(seconds: float) -> None:
+    """Blocks the worker's event loop on its first attempt (what async tasks must never do)."""
+    job = current_job()
+    if job is not None and job.attempt == 1:
+        time.sleep(seconds)  # noqa: ASYNC251 (the point of this task)
+
+
 class Custom(Exception):
     def __init__(self, a: int, b: int) -> None:  # not picklable: two required arguments
         super().__init__(f"{a}/{b}")

@@ -49,12 +49,18 @@ def current_job() -> JobContext | None:
     return _current.get()
 
 
+class _LeaseLost(Exception):
+    """A process=True call was stopped because this worker no longer owns its job."""
+
+
 class Executor:
     def __init__(self, worker: Worker) -> None:
         self.w = worker
         self._limiter = anyio.CapacityLimiter(min(worker.concurrency, 200))
         self._processes = anyio.CapacityLimiter(min(worker.concurrency, os.cpu_count() or 2))
         self._refs: dict[str, processes.TaskRef] = {}
+        self._children: dict[tuple[str, int], anyio.CancelScope] = {}
+        """The running subprocess calls, by (job_id, attempt): killed when the lease is lost."""
 
     async def loop(self, jobs: Channel[Delivery], done: Outbox[Completion]) -> None:
         """Run jobs until the channel closes. Cancelled (grace over, forced exit) mid-job, the
@@ -83,6 +89,9 @@ class Executor:
         try:
             value = await self._invoke(task, d)
             done.put(Completion(d, codec.dumps(value)))
+            return
+        except _LeaseLost:
+            self.w.release(d)  # not ours any more: nothing to write, the new owner runs it
             return
         except SerializationError as exc:
             failure: Exception = ResultNotSerializable(f"the return value of {task.name!r}: {exc}")
@@ -127,7 +136,14 @@ class Executor:
             ref = self._refs[task.name] = processes.reference(task.name, task.fn)
         ctx = _current.get()
         assert ctx is not None
-        return await processes.run(ref, ctx, args, kwargs, self._processes)
+        key = (ctx.job_id, ctx.attempt)
+        with anyio.CancelScope() as scope:
+            self._children[key] = scope
+            try:
+                return await processes.run(ref, ctx, args, kwargs, self._processes)
+            finally:
+                del self._children[key]
+        raise _LeaseLost  # lease_lost() cancelled the scope: the subprocess was killed
 
     async def _failed(self, task: Task[Any, Any], d: Delivery, exc: Exception) -> None:
         decision = decide(task.settings, d.attempt, exc)
@@ -164,7 +180,18 @@ class Executor:
         call holding the GIL or blocking the loop, or Redis out of reach longer than the
         lease). They go on here (a thread cannot be stopped) but their outcome is refused by
         the attempt fence; the job record counts the loss, so a WorkerLost dead letter says
-        the worker was alive."""
+        the worker was alive. A ``process=True`` task's subprocess is killed (the new owner is
+        running the job; nothing is written for this attempt)."""
+        for d in stale:
+            scope = self._children.get((d.job_id, d.attempt))
+            if scope is not None:
+                scope.cancel()
+                self.w.log.warning(
+                    "killed the subprocess of a job whose lease was lost",
+                    job_id=d.job_id,
+                    queue=queue,
+                    attempt=d.attempt,
+                )
         prefix = self.w.app.keys.queue(queue).job_prefix
         with contextlib.suppress(*Outage.errors):
             await self.w.app.scripts.run("job_lost", (prefix,), [d.job_id for d in stale])
