@@ -85,8 +85,8 @@ class RqStream:
     ``redis+sentinel://`` URL; see :mod:`rq_stream.topology`). ``wait_replicas=N`` makes every
     enqueue wait (``WAIT``, up to ``wait_timeout_ms``) until N replicas have the job. All keys
     start with ``prefix``. ``lease_s`` is how long a job may go without its worker's renewal
-    before another worker takes it over (renewal happens every third of it, so only dead
-    workers lose jobs).
+    before another worker takes it over (the worker's event loop renews it every third of it,
+    so only dead or stalled workers lose jobs; GIL-holding code belongs in ``process=True``).
     """
 
     def __init__(
