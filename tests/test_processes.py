@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -286,3 +288,31 @@ async def test_a_process_task_whose_lease_is_lost_has_its_subprocess_killed(
     assert [x.split()[:2] for x in lines if x.startswith("end")] == [["end", "2"]]
     b.kill()
     b.wait(10)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux-only")
+async def test_subprocesses_die_with_a_sigkilled_worker(
+    redis_url: str, prefix: str, procs: Procs, tmp_path: Path
+) -> None:
+    log = tmp_path / "runs"
+    async with twin(redis_url, prefix) as app:
+        w = procs.worker("tests.apps.processes_app:app", redis_url, prefix)
+        await app.enqueue_by_name(processes_app.linger.name, [str(log), 60])
+
+        async def started() -> bool:
+            return log.exists() and "start 1" in log.read_text()
+
+        await wait_until(started, 30, "the job to start in a subprocess")
+        child = int(log.read_text().split()[2])
+        w.send_signal(signal.SIGKILL)
+        w.wait(10)
+
+        async def gone() -> bool:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        await wait_until(gone, 30, "the orphaned subprocess to be killed")
