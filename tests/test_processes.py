@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -241,6 +242,9 @@ async def test_gil_holding_call_in_a_thread_loses_its_lease(
     assert "a call holding the GIL or blocking the event loop longer than lease_s" in (
         caught.value.message
     )
+    assert re.search(
+        r"; \d attempt\(s\) were lost by a worker that was still alive", (caught.value.message)
+    )
     logs = ""
     for w in workers:
         w.kill()
@@ -316,3 +320,22 @@ async def test_subprocesses_die_with_a_sigkilled_worker(
             return False
 
         await wait_until(gone, 30, "the orphaned subprocess to be killed")
+
+
+async def test_a_lost_attempt_is_counted_once_on_a_live_job_only(
+    redis_url: str, prefix: str
+) -> None:
+    async with RqStream(redis_url, prefix=prefix) as app:
+        k = app.keys.queue(QUEUE)
+        await app.redis.hset(k.job("run"), mapping={"s": "running", "a": 2})
+        await app.redis.hset(k.job("done"), mapping={"s": "succeeded", "a": 1})
+
+        async def lost(*pairs: object) -> int:
+            return int(await app.scripts.run("job_lost", (k.job_prefix,), list(pairs)))
+
+        assert await lost("run", 1, "done", 1, "gone", 1) == 1
+        assert await lost("run", 1) == 0  # reported again by the next renewal
+        assert await lost("run", 2) == 1
+        assert await app.redis.hget(k.job("run"), "ls") == b"2"
+        assert await app.redis.hget(k.job("done"), "ls") is None
+        assert not await app.redis.exists(k.job("gone"))

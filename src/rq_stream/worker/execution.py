@@ -163,6 +163,7 @@ class Executor:
         error = f"{decision.failure.exc_type}: {decision.failure.message}"
         if not owned:
             log.warning("job failed but was no longer owned by this worker", error=error)
+            await self.lease_lost(d.queue, [d])
         elif decision.retry:
             self.w.stats.retried += 1
             log.warning("job failed; will retry", error=error, retry_in_ms=decision.delay_ms)
@@ -194,7 +195,8 @@ class Executor:
                 )
         prefix = self.w.app.keys.queue(queue).job_prefix
         with contextlib.suppress(*Outage.errors):
-            await self.w.app.scripts.run("job_lost", (prefix,), [d.job_id for d in stale])
+            args = [x for d in stale for x in (d.job_id, d.attempt)]
+            await self.w.app.scripts.run("job_lost", (prefix,), args)
 
     async def hand_back(self, d: Delivery) -> None:
         """Return an unfinished job to its queue at once (never acked as done)."""
