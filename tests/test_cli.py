@@ -321,19 +321,20 @@ def test_tables_plain_and_rich() -> None:
 
     from rq_stream.admin import QueueInfo, Snapshot, WorkerInfo, render_plain, render_rich
 
+    worker = WorkerInfo("host:1:abc", "host", 1, ["default"], 10, 5, 7, 0, 3700.0, 1.0, 3, 2)
     snapshot = Snapshot(
         url="redis://h:6379/0",
         prefix="p",
         at=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
         queues=[QueueInfo("default", "streams", backlog=12_345, dead=2, workers=1)],
-        workers=[WorkerInfo("host:1:abc", "host", 1, ["default"], 10, 3, 7, 0, 3700.0, 1.0)],
+        workers=[worker],
     )
     plain = render_plain(snapshot).splitlines()
     assert plain[0] == "rq_stream at redis://h:6379/0, prefix 'p', 2024-01-01 00:00:00 UTC"
     assert plain[3].split() == ["default", "streams", "12,345", "0", "0", "2", "1", "0", "0", "0",
                                 "0"]  # fmt: skip
     assert plain[5] == "1 worker(s) alive"
-    assert plain[7].split() == ["host:1:abc", "1", "default", "10", "3", "7", "0", "1h01m",
+    assert plain[7].split() == ["host:1:abc", "1", "default", "10", "3", "2", "7", "0", "1h01m",
                                 "1s", "ago"]  # fmt: skip
     console = Console(record=True, width=150)
     console.print(render_rich(snapshot))

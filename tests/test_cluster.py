@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from rq_stream import ConnectionFailed, RqStream, Worker
+from rq_stream import ConnectionFailed, Job, RqStream, Worker
 from rq_stream import admin as admin_module
 from rq_stream.errors import ConfigurationError
 from rq_stream.scripts import RedisRunner
@@ -157,18 +157,25 @@ async def test_blocking_reads_do_not_hold_up_short_commands(
         streams, lists = app.backend("busy", "c1"), app.backend("quiet", "c2")
         assert isinstance(app.blocking_redis, RedisCluster)
         assert app.blocking_redis is not app.redis
-        async with anyio.create_task_group() as tg:
-            for _ in range(5):  # more blocked readers than a small pool would hold
-                tg.start_soon(streams.fetch, "busy", 1, 1500)
-                tg.start_soon(lists.fetch, "quiet", 1, 1500)
-            await anyio.sleep(0.2)
-            started = time.monotonic()
-            for _ in range(20):
-                await noop.enqueue()
-                await app.redis.get(f"{prefix}:probe")
-            elapsed = time.monotonic() - started
-            tg.cancel_scope.cancel()
-        assert elapsed < 1.0, f"20 enqueues took {elapsed:.2f} s behind blocked reads"
+        returned: list[str] = []
+
+        async def read_quiet() -> None:  # nothing is ever enqueued there: blocks its whole 8 s
+            await lists.fetch("quiet", 1, 8_000)
+            returned.append("quiet")
+
+        with anyio.fail_after(30):  # a guard against hanging, not a measure
+            async with anyio.create_task_group() as tg:
+                for _ in range(5):  # more blocked readers than a small pool would hold
+                    tg.start_soon(streams.fetch, "busy", 1, 8_000)
+                    tg.start_soon(read_quiet)
+                await anyio.sleep(0.2)
+                for _ in range(20):
+                    await noop.enqueue()
+                    await app.redis.get(f"{prefix}:probe")
+                # The short commands went through while every quiet reader was still blocked
+                # (behind the blocked reads, they would have waited for them to return).
+                assert returned == []
+                tg.cancel_scope.cancel()
 
 
 @pytest.mark.slow
@@ -178,25 +185,35 @@ async def test_results_arrive_by_pubsub_from_every_node(
     """PUBLISH is broadcast on a cluster: one subscription connection hears every queue."""
     app = RqStream(redis_cluster.url, prefix=prefix)
 
+    gate = anyio.Event()
+
     @app.task
     async def echo(x: int) -> int:
-        await anyio.sleep(0.2)
+        await gate.wait()
         return x
 
     async with app:
         jobs = [await echo.options(queue=q).enqueue(i) for i, q in enumerate(QUEUES)]
         worker = Worker(app, queues=QUEUES, concurrency=10, handle_signals=False)
-        got: list[Any] = []
-        with anyio.fail_after(10):
+        got: dict[int, Any] = {}
+
+        async def wait_for(i: int) -> None:
+            got[i] = await jobs[i].result(timeout_s=30)
+
+        async def awaited(job: Job[Any]) -> bool:  # subscribed and marked awaited
+            return await app.redis.hget(app.keys.queue(job.queue).job(job.id), "wt") is not None
+
+        with anyio.fail_after(60):  # a guard against hanging, not a measure
             async with anyio.create_task_group() as tg:
                 tg.start_soon(worker.run)
-                started = time.monotonic()
-                for job in jobs:  # subscribed before the job finishes: woken by the message
-                    got.append(await job.result(timeout_s=5))
-                waited = time.monotonic() - started
+                async with anyio.create_task_group() as waiters:
+                    for i in range(len(jobs)):
+                        waiters.start_soon(wait_for, i)
+                    while not all([await awaited(job) for job in jobs]):
+                        await anyio.sleep(0.02)
+                    gate.set()  # every outcome now reaches its waiter as a published message
                 worker.request_stop()
-        assert got == list(range(len(QUEUES)))
-        assert waited < 2.0
+        assert [got[i] for i in range(len(jobs))] == list(range(len(QUEUES)))
 
 
 @pytest.mark.slow

@@ -109,12 +109,32 @@ def test_size_limit() -> None:
         (codec.dumps({"a": 1}), "payload is not an rq_stream envelope"),
         (codec.dumps([99, "id", "t", [], {}, 0, None]), "envelope version 99 is not supported"),
         (codec.dumps([1, "id", "t"]), "envelope has 3 fields, expected 7"),
-        (codec.dumps([1, 5, "t", [], {}, 0, None]), "envelope fields have the wrong types"),
+        (codec.dumps([1, 5, "t", [], {}, 0, None]), "envelope field job_id must be a str, got 5"),
+        (codec.dumps([1, "id", None, [], {}, 0, None]), "envelope field task must be a str"),
+        (codec.dumps([1, "id", "t", {}, {}, 0, None]), "envelope field args must be a list"),
+        (codec.dumps([1, "id", "t", [], {1: 2}, 0, None]), "kwargs must be a dict with str keys"),
+        (codec.dumps([1, "id", "t", [], {}, 0.5, None]), r"enqueued_ms must be an int .*0\.5"),
+        (codec.dumps([1, "id", "t", [], {}, True, None]), "enqueued_ms must be an int"),
+        (
+            codec.dumps([1, "id", "t", [], {}, 0, 0.5]),
+            r"envelope field result_ttl_s must be an int from 0 to 2147483647, got 0\.5 \(float\)",
+        ),
+        (codec.dumps([1, "id", "t", [], {}, 0, "x"]), r"result_ttl_s .*got 'x' \(str\)"),
+        (codec.dumps([1, "id", "t", [], {}, 0, True]), r"result_ttl_s .*got True \(bool\)"),
+        (codec.dumps([1, "id", "t", [], {}, 0, -1]), r"result_ttl_s must be >= 0 .*got -1"),
+        (codec.dumps([1, "id", "t", [], {}, 0, 2**31]), r"result_ttl_s must be <= 2147483647"),
+        (codec.dumps([1, "id", "t", [], {}, 0, 2**70]), r"result_ttl_s must be <= 2147483647"),
     ],
 )
 def test_undecodable_payloads(payload: bytes, message: str) -> None:
     with pytest.raises(EnvelopeError, match=message):
         codec.decode_envelope(payload)
+
+
+@pytest.mark.parametrize("ttl", [None, 0, 1, 2**31 - 1])
+def test_valid_result_ttls_decode(ttl: int | None) -> None:
+    env = codec.decode_envelope(codec.dumps([1, "id", "t", [], {}, 0, ttl]))
+    assert env.result_ttl_s == ttl
 
 
 @given(st.binary(max_size=200))

@@ -217,7 +217,9 @@ async def test_paused_server_times_out(own_server: RedisServer) -> None:
         for t in [first, *later]:
             with pytest.raises(rex.TimeoutError):
                 await t
-        assert 0.45 < time.monotonic() - started < 2.0
+        # Not before the 0.5 s timeout; the upper bound only says "it did not hang until
+        # SIGCONT", far from the expected value.
+        assert 0.45 < time.monotonic() - started < 30.0
     finally:
         os.kill(pid, signal.SIGCONT)
     assert await c.execute("PING") == b"PONG"
@@ -252,6 +254,6 @@ async def test_aclose_fails_pending_and_client_can_reconnect(redis_url: str, pre
 def test_url_parsing() -> None:
     c = LeanClient("rediss://alice:pw@example.com:6380/4")
     assert (c.host, c.port, c.username, c.password, c.db) == ("example.com", 6380, "alice", "pw", 4)
-    assert c.ssl is not None
-    assert LeanClient("redis://localhost").ssl is None
+    assert c.tls and c.ssl is None  # the TLS context is built on first connect
+    assert not LeanClient("redis://localhost").tls
     assert LeanClient("unix:///tmp/r.sock?db=5").address == "unix:/tmp/r.sock"

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from rq_stream import JobStatus, RqStream, TaskFailed, Worker
-from rq_stream.backends.base import Completion, Delivery, Failure, NewJob
+from rq_stream.backends.base import ALONE, Completion, Delivery, Failure, NewJob
 from rq_stream.backends.lists import ListsBackend, server_has_command
 from rq_stream.codec import Envelope, encode_envelope
 from tests.apps import lists_app
@@ -190,10 +190,10 @@ async def test_fetch_batches_and_every_finish_is_gated(lapp: RqStream) -> None:
         for d in got:
             d.attempt = 1
         stale = Delivery(Q, "x", got[0].raw, job_id="job0", attempt=7)
-        assert await a.complete(Q, [Completion(stale, b"\xc0")]) == 0, "fence: wrong attempt"
+        assert (await a.complete(Q, [Completion(stale, b"\xc0")])).done == 0, "fence: wrong attempt"
         done = [Completion(d, b"\x01") for d in got[:2]]
-        assert await a.complete(Q, done) == 2
-        assert await a.complete(Q, done) == 0, "a re-sent completion acts once"
+        assert (await a.complete(Q, done)).done == 2
+        assert (await a.complete(Q, done)).done == 0, "a re-sent completion acts once"
         failure = Failure("ValueError", "no")
         assert await a.retry(got[2], 0, failure) is True
         assert await a.retry(got[2], 0, failure) is False
@@ -209,7 +209,10 @@ async def test_start_dead_letters_a_job_started_too_often(lapp: RqStream) -> Non
         await a.enqueue(Q, new_jobs(1))
         for attempt in (1, 2):
             (d,) = prepared(await a.fetch(Q, 1, 100))
-            assert await a.start(Q, [d]) == [attempt]
+            if attempt == 2:  # its last attempt, after its worker died running it: run alone
+                assert await a.start(Q, [d]) == [ALONE]
+                assert await lapp.redis.hget(lapp.keys.queue(Q).job("job0"), "a") == b"1"
+            assert await a.start(Q, [d], alone=attempt == 2) == [attempt]
             # The worker "dies": its job goes back as a reaper would return it.
             await lapp.redis.lmove(lapp.keys.queue(Q).processing("A"), lapp.keys.queue(Q).pending)
         (d,) = prepared(await a.fetch(Q, 1, 100))
@@ -264,18 +267,20 @@ async def test_reaper_returns_a_silent_consumers_jobs(lapp: RqStream) -> None:
 
         # A wakes up: everything it does with its old deliveries is refused.
         assert await a.renew(Q, held) == {d.token for d in held}
-        assert await a.complete(Q, [Completion(held[0], b"\x01")]) == 0
+        assert (await a.complete(Q, [Completion(held[0], b"\x01")])).done == 0
         assert await a.retry(held[1], 0, Failure("E", "m")) is False
         assert await a.dead_letter(held[2], Failure("E", "m"), "A") is False
         assert await lapp.redis.llen(k.pending) == 4
 
         again = prepared(await b.fetch(Q, 10, 100))
         assert [d.job_id for d in again] == ["job0", "job1", "job2", "job3"], "reaped go first"
+        for d in again:
+            d.max_attempts = 3  # attempt 2 is not their last: no need to run alone
         assert await b.start(Q, again) == [2, 2, 2, 1]
         for d, n in zip(again, [2, 2, 2, 1], strict=True):
             d.attempt = n
-        assert await b.complete(Q, [Completion(d, b"\x01") for d in again]) == 4
-        assert await a.complete(Q, [Completion(held[0], b"\x01")]) == 0
+        assert (await b.complete(Q, [Completion(d, b"\x01") for d in again])).done == 4
+        assert (await a.complete(Q, [Completion(held[0], b"\x01")])).done == 0
 
 
 async def test_reaper_uses_the_lease_when_the_heartbeat_key_lingers(lapp: RqStream) -> None:

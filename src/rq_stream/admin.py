@@ -66,10 +66,16 @@ class WorkerInfo:
     queues: list[str]
     concurrency: int
     in_flight: int
+    """Jobs the worker holds: running plus prefetched."""
     completed: int
     failed: int
     uptime_s: float
     last_seen_s: float
+    """How old this row is: the worker rewrites it every second (``INFO_EVERY_S``)."""
+    running: int = 0
+    """Jobs being executed now (at most ``concurrency``)."""
+    prefetched: int = 0
+    """Jobs fetched and started in Redis, waiting in the worker for a free executor."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +144,17 @@ def _worker_info(name: str, raw: bytes, now_ms: int, seen_ms: float) -> WorkerIn
         info: dict[str, Any] = codec.loads(raw)
     except Exception:  # a foreign or newer format: still a live worker
         info = {}
+    in_flight = int(info.get("in_flight", 0))
+    running = int(info.get("running", in_flight))  # an older worker does not tell them apart
     return WorkerInfo(
         name=name,
         host=str(info.get("host", "?")),
         pid=int(info.get("pid", 0)),
         queues=[str(q) for q in info.get("queues", [])],
         concurrency=int(info.get("concurrency", 0)),
-        in_flight=int(info.get("in_flight", 0)),
+        in_flight=in_flight,
+        running=running,
+        prefetched=max(0, in_flight - running),
         completed=int(info.get("completed", 0)),
         failed=int(info.get("failed", 0)),
         uptime_s=max(0.0, now_ms / 1000 - float(info.get("started_at", now_ms / 1000))),
@@ -215,8 +225,8 @@ def throughput(buckets: dict[str, dict[int, int]], now_ms: int) -> Throughput:
 # ---------------------------------------------------------------------- rendering
 QUEUE_COLUMNS = ("queue", "backend", "backlog", "running", "delayed", "dead letters",
                  "workers", "done/1m", "done/10m", "retried/10m", "dead/10m")  # fmt: skip
-WORKER_COLUMNS = ("worker", "pid", "queues", "concurrency", "running", "completed", "failed",
-                  "uptime", "last seen")  # fmt: skip
+WORKER_COLUMNS = ("worker", "pid", "queues", "concurrency", "running", "prefetched",
+                  "completed", "failed", "uptime", "last seen")  # fmt: skip
 
 
 def queue_rows(snapshot: Snapshot) -> list[list[str]]:
@@ -239,7 +249,8 @@ def worker_rows(snapshot: Snapshot) -> list[list[str]]:
             str(w.pid),
             ",".join(w.queues),
             str(w.concurrency),
-            f"{w.in_flight:,}",
+            f"{w.running:,}",
+            f"{w.prefetched:,}",
             f"{w.completed:,}",
             f"{w.failed:,}",
             _duration(w.uptime_s),

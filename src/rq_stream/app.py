@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol, TypeVar, overload
 from redis import exceptions as rex
 from redis.asyncio import Redis
 
-from . import connection, topology
+from . import connection, topology, validate
 from .backends.base import Backend, NewJob
 from .backends.streams import StreamsBackend
 from .cache import Cached, cached
@@ -29,7 +29,8 @@ from .options import Backoff, TaskOptions
 from .ratelimit import RateLimiter, parse_rate
 from .results import Results
 from .scripts import RedisRunner, ScriptRunner, Scripts
-from .task import Call, P, R, Task
+from .task import Call, P, R, Task, default_name
+from .topology import Topology
 from .unique import unique_key
 
 BackendKind = Literal["streams", "lists"]
@@ -76,6 +77,17 @@ def _target_url(
     return url or default_url()
 
 
+def _check_replicas(wait_replicas: int, where: Topology) -> None:
+    if wait_replicas < 0:
+        raise ConfigurationError(f"wait_replicas must be >= 0, got {wait_replicas!r}")
+    if wait_replicas and where.kind == "cluster":
+        raise ConfigurationError(
+            f"wait_replicas is not supported on Redis Cluster yet (wait_replicas="
+            f"{wait_replicas}, url {connection.describe(where.url)}): use wait_replicas=0 "
+            "there, or a single server or Sentinel URL"
+        )
+
+
 class RqStream:
     """An application: its tasks, its Redis and its queues.
 
@@ -104,15 +116,14 @@ class RqStream:
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
     ) -> None:
-        self.url = _target_url(url, cluster_nodes, sentinels, service_name)
-        connection.validate_url(self.url)
-        self.topology = topology.parse(self.url)
-        if wait_replicas < 0:
-            raise ConfigurationError(f"wait_replicas must be >= 0, got {wait_replicas!r}")
-        if wait_replicas and self.topology.kind == "cluster":
-            raise ConfigurationError("wait_replicas is not supported on Redis Cluster yet")
-        connection.require_positive("wait_timeout_ms", wait_timeout_ms)
+        self._redis: Redis | None = None
+        self._blocking: Redis | None = None
+        self._lean: LeanClient | None = None
+        self._known_queues: set[str] = set()
+        self._wait_replicas = 0
+        self.url = _target_url(url, cluster_nodes, sentinels, service_name)  # sets topology
         self.wait_replicas = wait_replicas
+        connection.require_positive("wait_timeout_ms", wait_timeout_ms)
         self.wait_timeout_ms = wait_timeout_ms
         if not prefix or any(c in prefix for c in "{} "):
             raise ConfigurationError(
@@ -128,20 +139,59 @@ class RqStream:
         self.connection_settings = connection_settings or ConnectionSettings()
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.queues: dict[str, QueueConfig] = {}
-        self._redis: Redis | None = None
-        self._blocking: Redis | None = None
         self._scripts: Scripts | None = None
-        self._lean: LeanClient | None = None
         self._results: Results | None = None
         self._producers: dict[str, Backend] = {}
-        self._known_queues: set[str] = set()
         self._channels: Channels | None = None
+
+    # ----------------------------------------------------------------- where Redis is
+    @property
+    def url(self) -> str:
+        """The Redis URL in force. Setting it (as the CLI's ``--url`` does) validates it,
+        re-derives :attr:`topology` and re-checks ``wait_replicas``; clients, the lean client
+        and the script runner are built from it on first use, so it is refused while the app
+        holds clients (``await app.close()`` first)."""
+        return self._url
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self._refuse_while_connected("url")
+        connection.validate_url(value)
+        where = topology.parse(value)
+        _check_replicas(self._wait_replicas, where)
+        self._url, self._topology = value, where
+        self._known_queues.clear()  # queues registered on the previous server
+
+    @property
+    def topology(self) -> Topology:
+        """Where :attr:`url` points: one server, a Redis Cluster or a Sentinel-managed master."""
+        return self._topology
+
+    @property
+    def wait_replicas(self) -> int:
+        """Replicas every enqueue waits for (``WAIT``); refused on a Redis Cluster."""
+        return self._wait_replicas
+
+    @wait_replicas.setter
+    def wait_replicas(self, value: int) -> None:
+        self._refuse_while_connected("wait_replicas")
+        _check_replicas(value, self._topology)
+        self._wait_replicas = value
+
+    def _refuse_while_connected(self, what: str) -> None:
+        if self._redis is not None or self._blocking is not None or self._lean is not None:
+            raise ConfigurationError(
+                f"cannot change {what} while the app has clients for "
+                f"{connection.describe(self._url)}: await app.close() first"
+            )
 
     # ----------------------------------------------------------------- registration
     def queue(self, name: str, *, backend: BackendKind = "streams") -> QueueConfig:
         """Declare a queue's backend (``"streams"``, the default, or ``"lists"``)."""
         if backend not in ("streams", "lists"):
             raise ConfigurationError(f"unknown backend {backend!r}: use 'streams' or 'lists'")
+        if problem := validate.queue("queue name", name):
+            raise ConfigurationError(problem)
         config = QueueConfig(name, backend)
         self.queues[name] = config
         return config
@@ -228,27 +278,20 @@ class RqStream:
         return register(fn) if fn is not None else register
 
     def _task_options(self, f: Callable[..., Any], settings: dict[str, Any]) -> TaskOptions:
-        name = settings.pop("name", None) or f"{f.__module__}.{f.__qualname__}"
+        name = settings.pop("name", None) or default_name(f)
         queue = settings.pop("queue", None) or self.default_queue
         if settings.get("backoff") is None:
             settings.pop("backoff", None)
-        for key in ("timeout_s", "lease_s"):
-            connection.require_positive(key, settings.get(key))
-        if settings.get("retries", 0) < 0:
-            raise ConfigurationError("retries must be >= 0")
-        if settings.get("max_attempts") is not None and settings["max_attempts"] < 1:
-            raise ConfigurationError("max_attempts must be >= 1")
-        if settings.get("rate_limit") is not None:
-            parse_rate(settings["rate_limit"])  # raises ConfigurationError with the syntax
-        elif settings.get("rate_key") is not None:
+        options = TaskOptions(name=name, queue=queue, **settings)  # checks every setting
+        if options.rate_limit is not None:
+            parse_rate(options.rate_limit)  # raises ConfigurationError with the syntax
+        elif options.rate_key is not None:
             raise ConfigurationError("rate_key needs a rate_limit (e.g. rate_limit='10/s')")
-        if settings.get("unique_ttl_s", 1) < 1:
-            raise ConfigurationError("unique_ttl_s must be >= 1")
-        if settings.get("process"):
+        if options.process:
             from .worker.processes import reference
 
             reference(name, f)  # raises ConfigurationError if a subprocess could not find it
-        return TaskOptions(name=name, queue=queue, **settings)
+        return options
 
     def get_task(self, name: str) -> Task[Any, Any]:
         try:
@@ -288,6 +331,7 @@ class RqStream:
                 self.url,
                 socket_timeout_s=settings.socket_timeout_s,
                 connect_timeout_s=settings.connect_timeout_s,
+                keepalive=connection.keepalive(settings),
             )
         return self._lean
 
@@ -404,7 +448,7 @@ class RqStream:
         return jobs
 
     def _prepare(self, c: Call[Any], now_ms: int) -> tuple[Job[Any], NewJob]:
-        task, o = c.task, c.options
+        task, o = c.task, c.job_options
         if task.app is not self:
             raise EnqueueError(f"task {task.name!r} belongs to another RqStream application")
         task.check_arguments(c.args, c.kwargs)

@@ -34,6 +34,7 @@ from redis import exceptions as rex
 
 from . import codec
 from .errors import ConfigurationError
+from .task import default_name
 from .unique import _canonical, call_by_name
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class Cached(Generic[P, R]):
         self.fn = fn
         self.ttl_s = ttl_s
         self.key = key
-        self.namespace = namespace or f"{fn.__module__}.{fn.__qualname__}"
+        self.namespace = namespace or default_name(fn)
         self.lock_ttl_s = lock_ttl_s
         self.wait_s = lock_ttl_s if wait_s is None else wait_s
         self.redis_stats = redis_stats

@@ -7,7 +7,8 @@
   rq-stream dlq MODULE:APP list|show|replay|purge [--queue Q] ...
 
 Exit codes: 0 done; 1 the job failed (result), the user declined, or an unexpected error; 2 bad
-input or Redis unreachable; 3 the job has not finished (result); 78 a worker cannot start.
+input or Redis unreachable; 3 the job has not finished (result); 78 a worker cannot start (bad
+import or configuration, or Redis unreachable at start-up).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import anyio
 import structlog
 from redis import exceptions as rex
 
-from . import admin, connection
+from . import admin
 from .app import RqStream
 from .dead_letters import DeadLetter, DeadLetters
 from .errors import (
@@ -99,8 +100,7 @@ def load_app(target: str) -> RqStream:
 def _load(args: argparse.Namespace) -> RqStream:
     app = load_app(args.app)
     if getattr(args, "url", None):
-        connection.validate_url(args.url)
-        app.url = args.url
+        app.url = args.url  # re-derives the topology and re-checks wait_replicas
     return app
 
 
@@ -154,7 +154,8 @@ def _build_worker(args: argparse.Namespace) -> Worker:
         app = _load(args)
         queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
         return Worker(app, queues=queues, concurrency=args.concurrency, burst=args.burst,
-                      grace_s=args.grace, lease_s=args.lease)  # fmt: skip
+                      grace_s=args.grace, lease_s=args.lease,
+                      prefetch=args.prefetch)  # fmt: skip
     except (CliError, ConfigurationError, ConnectionFailed) as exc:
         raise CannotStart(str(exc)) from exc
 
@@ -175,10 +176,15 @@ def _stop_on_early_sigterm(worker: Worker) -> None:
 
 
 async def _run_worker(worker: Worker, link: SupervisorLink | None) -> None:
+    try:
+        await worker.app.connect()  # fail here, outside the task group, if Redis is unreachable
+    except ConnectionFailed as exc:
+        if link is None:  # a supervised child exits 2 and is restarted: Redis was up before
+            raise CannotStart(str(exc)) from exc
+        raise
     if link is None:
         await worker.run()
         return
-    await worker.app.connect()  # fail here, outside the task group, if Redis is unreachable
     async with anyio.create_task_group() as tg:
         tg.start_soon(link.watch, worker.request_stop)
         await worker.run()
@@ -186,7 +192,10 @@ async def _run_worker(worker: Worker, link: SupervisorLink | None) -> None:
 
 
 def _supervise(args: argparse.Namespace, app: RqStream) -> int:
-    _run_with(app, _nothing)  # one clear error now rather than one per child
+    try:
+        _run_with(app, _nothing)  # one clear error now rather than one per child
+    except ConnectionFailed as exc:
+        raise CannotStart(str(exc)) from exc
     supervisor = Supervisor(
         _child_command(args),
         args.processes,
@@ -214,6 +223,8 @@ def _child_command(args: argparse.Namespace) -> list[str]:
         cmd += ["--queues", args.queues]
     if args.lease is not None:
         cmd += ["--lease", str(args.lease)]
+    if args.prefetch:
+        cmd += ["--prefetch", str(args.prefetch)]
     if args.burst:
         cmd.append("--burst")
     if args.url:
@@ -446,10 +457,27 @@ def _short(text: str, width: int) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+async def _find_letter(dlq: DeadLetters, ref: str) -> DeadLetter:
+    """A dead letter by its entry id, its job id, or a unique prefix of its job id (what the
+    demo prints)."""
+    letter = await dlq.get(ref)
+    if letter is not None:
+        return letter
+    matches = [x for x in await dlq.all() if x.job_id.startswith(ref)] if ref else []
+    job_ids = sorted({x.job_id for x in matches})
+    if len(job_ids) == 1:
+        return matches[0]
+    if len(job_ids) > 1:
+        more = len(job_ids) - 5
+        shown = ", ".join(job_ids[:5]) + (f" and {more} more" if more > 0 else "")
+        raise CliError(f"{ref!r} is ambiguous in queue {dlq.queue!r}: it begins the job ids "
+                       f"{shown}; give more of the id")  # fmt: skip
+    raise CliError(f"no dead letter {ref!r} in queue {dlq.queue!r} (give its id, its job id or "
+                   "the start of its job id)")  # fmt: skip
+
+
 async def _dlq_show(dlq: DeadLetters, args: argparse.Namespace) -> int:
-    letter = await dlq.get(args.id)
-    if letter is None:
-        raise CliError(f"no dead letter {args.id!r} in queue {dlq.queue!r} (give its id or job id)")
+    letter = await _find_letter(dlq, args.id)
     info = _letter_dict(letter, full=True)
     if args.json:
         print(_to_json(info))
@@ -470,10 +498,7 @@ async def _select(dlq: DeadLetters, args: argparse.Namespace) -> list[DeadLetter
     if args.ids:
         chosen = []
         for wanted in args.ids:
-            letter = await dlq.get(wanted)
-            if letter is None:
-                raise CliError(f"no dead letter {wanted!r} in queue {dlq.queue!r}")
-            chosen.append(letter)
+            chosen.append(await _find_letter(dlq, wanted))
         return chosen
     if not filtered:
         raise CliError("say which dead letters: give their ids (or job ids), or --all, "
@@ -545,6 +570,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _non_negative(text: str) -> float:
     try:
         value = float(text)
@@ -586,6 +621,15 @@ def _add_worker(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="M",
         default=10,
         help="jobs run at once by each process (default 10)",
+    )
+    w.add_argument(
+        "--prefetch",
+        type=_non_negative_int,
+        metavar="N",
+        default=0,
+        help="jobs each process takes (and starts, counting an attempt) beyond its free "
+        "executors, to hide the fetch round trip; 0 never takes more than it can run at once, "
+        "which is fair to other workers on long jobs (default 0)",
     )
     w.add_argument(
         "--queues", "-q", metavar="A,B", help="comma-separated queues (default: all of the app's)"
@@ -660,12 +704,12 @@ def _add_dlq(sub: Any, common: argparse.ArgumentParser) -> None:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(action=_dlq_list)
     show = actions.add_parser("show", parents=[shared], help="one dead letter in full")
-    show.add_argument("id", help="dead-letter id or job id")
+    show.add_argument("id", help="dead-letter id, job id, or the start of a job id")
     show.add_argument("--json", action="store_true")
     show.set_defaults(action=_dlq_show)
     for name, fn in (("replay", _dlq_replay), ("purge", _dlq_purge)):
         p = actions.add_parser(name, parents=[shared], help=f"{name} dead letters")
-        p.add_argument("ids", nargs="*", help="dead-letter ids or job ids")
+        p.add_argument("ids", nargs="*", help="dead-letter ids, job ids or starts of job ids")
         p.add_argument("--all", action="store_true", help="every dead letter of the queue")
         p.add_argument("--task", help="only dead letters of this task")
         p.add_argument("--error-type", help="only dead letters with this exception type")

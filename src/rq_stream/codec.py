@@ -23,10 +23,13 @@ from typing import Any
 
 import msgpack
 
+from . import validate
 from .errors import EnvelopeError, PayloadTooLarge, SerializationError
 
 ENVELOPE_VERSION = 1
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+
+_MAX_S = validate.MAX_SECONDS
 
 _EXT_DATETIME = 1
 _EXT_DATE = 2
@@ -186,15 +189,33 @@ def decode_envelope(data: bytes, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES * 16
     except ValueError:
         raise EnvelopeError(f"envelope has {len(fields)} fields, expected 7") from None
     if not (
-        isinstance(job_id, str)
-        and isinstance(task, str)
-        and isinstance(args, list)
-        and isinstance(kwargs, dict)
-        and isinstance(enqueued_ms, int)
-        and all(isinstance(k, str) for k in kwargs)
+        type(job_id) is str
+        and type(task) is str
+        and type(args) is list
+        and type(kwargs) is dict
+        and type(enqueued_ms) is int
+        and (result_ttl_s is None or (type(result_ttl_s) is int and 0 <= result_ttl_s <= _MAX_S))
+        and all(type(k) is str for k in kwargs)
     ):
-        raise EnvelopeError("envelope fields have the wrong types")
+        raise EnvelopeError(_field_problem(job_id, task, args, kwargs, enqueued_ms, result_ttl_s))
     return Envelope(job_id, task, args, kwargs, enqueued_ms, result_ttl_s)
+
+
+def _field_problem(
+    job_id: object, task: object, args: object, kwargs: object, enqueued_ms: object,
+    result_ttl_s: object,
+) -> str:  # fmt: skip
+    """Which envelope field is wrong, and its value (the slow path of :func:`decode_envelope`)."""
+    problem = validate.first(
+        None if isinstance(job_id, str) else f"job_id must be a str, got {job_id!r}",
+        None if isinstance(task, str) else f"task must be a str, got {task!r}",
+        None if isinstance(args, list) else f"args must be a list, got {type(args).__name__}",
+        None if isinstance(kwargs, dict) and all(isinstance(k, str) for k in kwargs) else
+        "kwargs must be a dict with str keys",
+        validate.whole("enqueued_ms", enqueued_ms, -(2**63), 2**63 - 1),
+        None if result_ttl_s is None else validate.whole("result_ttl_s", result_ttl_s, 0),
+    )  # fmt: skip
+    return f"envelope field {problem or 'types are wrong'}"
 
 
 def _human(n: int) -> str:

@@ -20,6 +20,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from . import topology
 from .errors import ConfigurationError, ConnectionFailed, RedisOutOfMemory
+from .lean import keepalive_options
 
 log = structlog.get_logger("rq_stream.connection")
 
@@ -34,6 +35,19 @@ class ConnectionSettings:
     max_connections: int = 64
     block_ms: int = 2000
     """Longest a blocking read waits server-side; the blocking pool's socket timeout is above it."""
+    keepalive_idle_s: int = 60
+    keepalive_interval_s: int = 10
+    keepalive_count: int = 3
+    """TCP keepalive on every connection: a peer silent for ``keepalive_idle_s`` is probed every
+    ``keepalive_interval_s``; after ``keepalive_count`` unanswered probes the connection is
+    dropped (a NAT or firewall that forgets an idle connection is noticed, not waited on)."""
+
+
+def keepalive(settings: ConnectionSettings) -> dict[int, int]:
+    """The TCP keepalive options (those this platform has) for ``settings``."""
+    return keepalive_options(
+        settings.keepalive_idle_s, settings.keepalive_interval_s, settings.keepalive_count
+    )
 
 
 def validate_url(url: str) -> None:
@@ -59,6 +73,7 @@ def _pool(url: str, settings: ConnectionSettings, *, blocking: bool) -> Connecti
         "socket_timeout": _socket_timeout(settings, blocking=blocking),
         "socket_connect_timeout": settings.connect_timeout_s,
         "socket_keepalive": True,
+        "socket_keepalive_options": keepalive(settings),
         "max_connections": settings.max_connections,
         "protocol": 2,
         "health_check_interval": 30,
@@ -108,6 +123,7 @@ def _cluster_client(
         socket_timeout=_socket_timeout(settings, blocking=blocking),
         socket_connect_timeout=settings.connect_timeout_s,
         socket_keepalive=True,
+        socket_keepalive_options=keepalive(settings),
         max_connections=settings.max_connections,
         protocol=2,
         retry=_retry(settings),
@@ -122,6 +138,8 @@ def _sentinel_client(
         sentinel_kwargs={
             "socket_timeout": settings.connect_timeout_s,
             "socket_connect_timeout": settings.connect_timeout_s,
+            "socket_keepalive": True,
+            "socket_keepalive_options": keepalive(settings),
         },
     )
     return sentinel.master_for(
@@ -133,6 +151,7 @@ def _sentinel_client(
         socket_timeout=_socket_timeout(settings, blocking=blocking),
         socket_connect_timeout=settings.connect_timeout_s,
         socket_keepalive=True,
+        socket_keepalive_options=keepalive(settings),
         max_connections=settings.max_connections,
         protocol=2,
         health_check_interval=30,
@@ -162,9 +181,14 @@ async def ping(client: Redis, url: str) -> None:
     except rex.AuthenticationError as exc:
         raise ConnectionFailed(f"Redis at {describe(url)} refused the credentials: {exc}") from None
     except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
+        text = str(exc).rstrip(".")
+        hint = (
+            "Does the URL's ssl_ca_certs name the CA that signed the server's certificate?"
+            if "CERTIFICATE_VERIFY_FAILED" in text
+            else "Is redis-server running, and is the URL right?"
+        )
         raise ConnectionFailed(
-            f"cannot connect to Redis at {describe(url)}: {str(exc).rstrip('.')}. Is "
-            "redis-server running, and is the URL right?"
+            f"cannot connect to Redis at {describe(url)}: {text}. {hint}"
         ) from None
     except rex.ResponseError as exc:
         raise ConnectionFailed(f"Redis at {describe(url)} answered PING with: {exc}") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import validate
+
 
 class RqStreamError(Exception):
     """Root of all rq_stream errors."""
@@ -77,5 +79,8 @@ class Retry(Exception):
     """Raise from a task to run it again after ``delay_s`` (counts as an attempt)."""
 
     def __init__(self, delay_s: float | None = None, reason: str = "") -> None:
+        problem = None if delay_s is None else validate.seconds("delay_s", delay_s, positive=False)
+        if problem:
+            raise ConfigurationError(f"Retry: {problem}")
         super().__init__(reason or f"retry requested (delay_s={delay_s})")
         self.delay_s = delay_s

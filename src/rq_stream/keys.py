@@ -57,6 +57,12 @@ class QueueKeys:
         return f"{self.tag}:done:{job_id}"
 
     @property
+    def wake_channel(self) -> str:
+        """Pub/sub channel: a job was scheduled sooner than any other delayed job (its due
+        time in ms as the message); workers' delayed movers re-check at once."""
+        return f"{self.tag}:wake"
+
+    @property
     def processing_prefix(self) -> str:
         """Prefix of the per-worker processing lists (lists backend)."""
         return f"{self.tag}:proc:"

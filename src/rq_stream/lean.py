@@ -16,6 +16,14 @@ Errors keep redis-py's classes so existing ``except`` clauses work: ``NoScriptEr
 timer per connection fails everything pending with ``TimeoutError`` once the oldest command is
 older than ``socket_timeout_s``. A cancelled caller's reply is still consumed, then dropped.
 
+The URL is read the way redis-py reads it: ``username``/``password``/``db``, and for
+``rediss://`` every ``ssl_*`` option redis-py's ``SSLConnection`` takes (``ssl_cert_reqs``,
+``ssl_ca_certs``, ``ssl_ca_path``, ``ssl_certfile``, ``ssl_keyfile``, ``ssl_password``,
+``ssl_check_hostname``, ``ssl_min_version``, ``ssl_ciphers``...): the TLS context is built by
+redis-py itself, so both clients verify the same things. TCP keepalive is on (``SO_KEEPALIVE``
+plus the idle/interval/count tuning the platform offers) unless the URL says
+``socket_keepalive=false``.
+
 What it does NOT do: RESP3, cluster, sentinel, pub/sub, MULTI/EXEC helpers, reply decoding
 (bytes in, bytes out; errors nested in array replies stay ``hiredis.ReplyError`` values), write
 flow control, and blocking commands (BLPOP, XREADGROUP BLOCK...): a blocking call would stall
@@ -26,14 +34,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
 
 import hiredis
 from redis import exceptions as rex
-from redis.asyncio.connection import parse_url
+from redis.asyncio.connection import SSLConnection, parse_url
 
 Arg: TypeAlias = bytes | str | int | float
 
@@ -71,6 +80,43 @@ def reply_error(err: Exception) -> Exception:
     text = str(err)
     cls: type[Exception] = _ERRORS.get(text.split(" ", 1)[0], rex.ResponseError)
     return cls(text)
+
+
+def keepalive_options(idle_s: int = 60, interval_s: int = 10, count: int = 3) -> dict[int, int]:
+    """TCP keepalive tuning (``IPPROTO_TCP`` level), for the options this platform has: probe
+    after ``idle_s`` of silence, every ``interval_s``, drop the peer after ``count`` misses."""
+    wanted = [("TCP_KEEPIDLE", idle_s), ("TCP_KEEPINTVL", interval_s), ("TCP_KEEPCNT", count)]
+    if not hasattr(socket, "TCP_KEEPIDLE"):
+        wanted.append(("TCP_KEEPALIVE", idle_s))  # macOS names the idle time TCP_KEEPALIVE
+    return {getattr(socket, name): value for name, value in wanted if hasattr(socket, name)}
+
+
+def tls_context(url: str) -> ssl.SSLContext | None:
+    """The SSL context redis-py builds for a ``rediss://`` URL (None for other URLs).
+
+    redis-py's own ``SSLConnection`` takes the URL's ``ssl_*`` options, with its defaults
+    (``ssl_cert_reqs=required``, hostname checked), so whatever the installed redis-py honours,
+    and how it reads it, the lean client honours too. Raises ``ValueError`` for options it
+    does not take and ``OSError`` for unreadable certificate or key files."""
+    opts: dict[str, Any] = dict(parse_url(url))
+    connection_class = opts.get("connection_class")
+    if connection_class is not SSLConnection:
+        return None
+    tls = {k: v for k, v in opts.items() if k.startswith("ssl_")}
+    try:
+        context: ssl.SSLContext = connection_class(**tls).ssl_context.get()
+    except (TypeError, rex.RedisError) as exc:
+        raise ValueError(f"unusable TLS options in the Redis URL: {exc}") from None
+    return context
+
+
+def _set_keepalive(transport: asyncio.BaseTransport, options: Mapping[int, int]) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in options.items():
+        sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 class LeanScript:
@@ -183,15 +229,24 @@ class LeanClient:
         *,
         socket_timeout_s: float | None = 5.0,
         connect_timeout_s: float | None = 5.0,
+        keepalive: Mapping[int, int] | None = None,
     ) -> None:
-        opts = parse_url(url)
+        """``keepalive``: TCP keepalive tuning (default :func:`keepalive_options`)."""
+        opts: dict[str, Any] = dict(parse_url(url))
         self.path: str | None = opts.get("path")
         self.host: str = opts.get("host", "localhost")
         self.port: int = int(opts.get("port", 6379))
         self.username: str | None = opts.get("username")
         self.password: str | None = opts.get("password")
         self.db = int(opts.get("db", 0))
-        self.ssl = ssl.create_default_context() if url.startswith("rediss://") else None
+        self.url = url
+        self.tls = opts.get("connection_class") is SSLConnection
+        self.ssl: ssl.SSLContext | None = None  # built on first connect (reads the CA files)
+        self.keepalive: Mapping[int, int] | None = (
+            None
+            if opts.get("socket_keepalive") is False
+            else (keepalive_options() if keepalive is None else keepalive)
+        )
         self.address = f"unix:{self.path}" if self.path else f"{self.host}:{self.port}"
         self.socket_timeout_s = socket_timeout_s
         self.connect_timeout_s = connect_timeout_s
@@ -240,9 +295,17 @@ class LeanClient:
             if self.path:
                 opening = loop.create_unix_connection(lambda: conn, self.path)
             else:
+                if self.tls and self.ssl is None:
+                    self.ssl = tls_context(self.url)
                 opening = loop.create_connection(lambda: conn, self.host, self.port, ssl=self.ssl)
-            await asyncio.wait_for(opening, self.connect_timeout_s)
-        except (OSError, asyncio.TimeoutError) as exc:
+            transport, _ = await asyncio.wait_for(opening, self.connect_timeout_s)
+            if self.keepalive is not None:
+                try:
+                    _set_keepalive(transport, self.keepalive)
+                except OSError:
+                    transport.abort()
+                    raise
+        except (OSError, ValueError, asyncio.TimeoutError) as exc:
             why = str(exc) or f"timed out after {self.connect_timeout_s}s"
             raise rex.ConnectionError(f"Error connecting to {self.address}: {why}") from exc
         return conn

@@ -8,6 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import validate
+from .errors import ConfigurationError, EnqueueError
+
+DEFAULT_RESULT_TTL_S = 3600
+MAX_ATTEMPTS = 1_000_000
+"""How long a finished job's record (status, result or error) is kept, unless set otherwise."""
+
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
@@ -16,6 +23,17 @@ class Backoff:
     base_s: float = 1.0
     cap_s: float = 300.0
     jitter: bool = True
+
+    def __post_init__(self) -> None:
+        problem = validate.first(
+            validate.seconds("base_s", self.base_s, positive=False),
+            validate.seconds("cap_s", self.cap_s, positive=False),
+            None
+            if isinstance(self.jitter, bool)
+            else f"jitter must be a bool, got {self.jitter!r}",
+        )
+        if problem:
+            raise ConfigurationError(f"Backoff: {problem}")
 
     def delay_s(self, attempt: int, rand: random.Random | None = None) -> float:
         """Delay before the attempt after ``attempt`` (attempt counts from 1)."""
@@ -32,7 +50,7 @@ class TaskOptions:
 
     name: str
     queue: str = "default"
-    result_ttl_s: int = 3600
+    result_ttl_s: int = DEFAULT_RESULT_TTL_S
     retries: int = 0
     """How many times a failing task is run again (so ``max_attempts = retries + 1``)."""
     backoff: Backoff = field(default_factory=Backoff)
@@ -57,6 +75,11 @@ class TaskOptions:
     """Run this plain ``def`` in a worker subprocess instead of a thread: for CPU-bound code and
     C calls that hold the GIL (which would stop the worker renewing its leases)."""
 
+    def __post_init__(self) -> None:
+        problem = _task_problem(self)
+        if problem:
+            raise ConfigurationError(f"invalid setting of task {self.name!r}: {problem}")
+
     @property
     def attempts_allowed(self) -> int:
         if self.max_attempts is not None:
@@ -73,3 +96,46 @@ class JobOptions:
     at: datetime | None = None
     queue: str | None = None
     result_ttl_s: int | None = None
+
+    def __post_init__(self) -> None:
+        problem = validate.first(
+            None if self.job_id is None else validate.job_id(self.job_id),
+            None if self.delay_s is None else validate.seconds("delay_s", self.delay_s,
+                                                               positive=False),
+            None if self.at is None else validate.aware_datetime("at", self.at),
+            None if self.queue is None else validate.queue("queue", self.queue),
+            None if self.result_ttl_s is None else validate.whole("result_ttl_s",
+                                                                  self.result_ttl_s, 0),
+            "give either delay_s or at, not both"
+            if self.delay_s is not None and self.at is not None
+            else None,
+        )  # fmt: skip
+        if problem:
+            raise EnqueueError(f"invalid job option: {problem}")
+
+
+def _task_problem(o: TaskOptions) -> str | None:
+    """What is wrong with a task's settings (``@app.task(...)``), if anything."""
+    return validate.first(
+        None if isinstance(o.name, str) and o.name else f"name must be a non-empty str, "
+        f"got {o.name!r}",
+        validate.queue("queue", o.queue),
+        validate.whole("result_ttl_s", o.result_ttl_s, 0),
+        validate.whole("retries", o.retries, 0, MAX_ATTEMPTS),
+        None if isinstance(o.backoff, Backoff) else f"backoff must be a Backoff, got {o.backoff!r}",
+        None if isinstance(o.no_retry_on, tuple) and all(
+            isinstance(t, type) and issubclass(t, BaseException) for t in o.no_retry_on
+        ) else f"no_retry_on must be exception classes, got {o.no_retry_on!r}",
+        None if o.timeout_s is None else validate.seconds("timeout_s", o.timeout_s, positive=True),
+        None if o.lease_s is None else validate.seconds("lease_s", o.lease_s, positive=True),
+        None if o.max_attempts is None else
+        validate.whole("max_attempts", o.max_attempts, 1, MAX_ATTEMPTS),
+        None if o.rate_limit is None or isinstance(o.rate_limit, str) else
+        f"rate_limit must be a str like '100/m', got {o.rate_limit!r}",
+        None if o.rate_key is None or callable(o.rate_key) else
+        f"rate_key must be a function of the job's arguments, got {o.rate_key!r}",
+        None if isinstance(o.unique, bool) or callable(o.unique) else
+        f"unique must be a bool or a function of the job's arguments, got {o.unique!r}",
+        validate.whole("unique_ttl_s", o.unique_ttl_s, 1),
+        None if isinstance(o.process, bool) else f"process must be a bool, got {o.process!r}",
+    )  # fmt: skip

@@ -171,6 +171,7 @@ async def admit(worker: Worker, task: Task[Any, Any], d: Delivery) -> bool:
     worker.log.debug("job deferred by its rate limit", job_id=d.job_id, task=task.name,
                      queue=d.queue, defer_ms=wait_ms, owned=owned)  # fmt: skip
     worker.release(d)
+    worker.wake_delayed(d.queue)
     return False
 
 

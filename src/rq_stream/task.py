@@ -4,8 +4,10 @@ against the function's own signature; job options go through ``.options(...)``, 
 from __future__ import annotations
 
 import inspect
+import os
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
@@ -24,12 +26,31 @@ _NO_OPTIONS = JobOptions()
 
 @dataclass(frozen=True, slots=True)
 class Call(Generic[R]):
-    """One future job: a task, its arguments and its job options (for ``enqueue_many``)."""
+    """One future job: a task, its arguments and its job options (for ``enqueue_many``):
+    ``add.call(1, 2)``, ``add.call(1, 2).options(delay_s=5)`` or ``add.options(...).call(1, 2)``."""
 
     task: Task[Any, R]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    options: JobOptions = field(default=_NO_OPTIONS)
+    job_options: JobOptions = field(default=_NO_OPTIONS)
+
+    def options(
+        self,
+        *,
+        job_id: str | None = None,
+        delay_s: float | None = None,
+        at: datetime | None = None,
+        queue: str | None = None,
+        result_ttl_s: int | None = None,
+    ) -> Call[R]:
+        """The same call with these job options merged over its own (a new ``delay_s``
+        replaces an earlier ``at``, and the other way round)."""
+        given = JobOptions(job_id, delay_s, at, queue, result_ttl_s)
+        old = self.job_options
+        if delay_s is not None or at is not None:
+            old = replace(old, delay_s=None, at=None)
+        changes = {k: getattr(given, k) for k in _OPTION_FIELDS if getattr(given, k) is not None}
+        return replace(self, job_options=replace(old, **changes))
 
 
 class Task(Generic[P, R]):
@@ -92,16 +113,30 @@ class Task(Generic[P, R]):
         queue: str | None = None,
         result_ttl_s: int | None = None,
     ) -> BoundTask[P, R]:
-        """Job options for one enqueue: ``add.options(delay_s=5).enqueue(1, 2)``."""
-        if delay_s is not None and at is not None:
-            raise EnqueueError("give either delay_s or at, not both")
-        if delay_s is not None and delay_s < 0:
-            raise EnqueueError(f"delay_s must be >= 0, got {delay_s}")
-        if at is not None and at.tzinfo is None:
-            raise EnqueueError("at must be an aware datetime (with a timezone)")
-        if job_id is not None and (not job_id or len(job_id) > 256):
-            raise EnqueueError("job_id must be a non-empty string of at most 256 characters")
+        """Job options for one enqueue: ``add.options(delay_s=5).enqueue(1, 2)``.
+
+        Every option is checked here: a bad one raises :class:`EnqueueError` naming it.
+        """
         return BoundTask(self, JobOptions(job_id, delay_s, at, queue, result_ttl_s))
+
+
+_OPTION_FIELDS = ("job_id", "delay_s", "at", "queue", "result_ttl_s")
+
+
+def default_name(f: Callable[..., Any]) -> str:
+    """``module.qualname`` of a function, naming the module as it is imported elsewhere: a
+    function of a module run as ``python mymod.py`` (or ``python -m pkg.mymod``) lives in
+    ``__main__`` here but in ``mymod`` (``pkg.mymod``) in a worker that imports it."""
+    module = f.__module__
+    if module == "__main__":
+        main = sys.modules.get("__main__")
+        spec = getattr(main, "__spec__", None)
+        path = getattr(main, "__file__", None)
+        if spec is not None and spec.name and spec.name != "__main__":
+            module = spec.name
+        elif path:
+            module = os.path.splitext(os.path.basename(path))[0]
+    return f"{module}.{f.__qualname__}"
 
 
 def _plain_positional(sig: inspect.Signature) -> tuple[int, int] | None:

@@ -55,6 +55,11 @@ def parse(url: str) -> Topology:
     if kind == "single":
         return Topology("single", url)
     scheme, _, rest = url.partition("://")
+    if "?" in rest:
+        raise ConnectionFailed(
+            f"invalid Redis URL {url!r}: ?options are not supported on "
+            f"{kind} URLs yet (TLS there verifies against the system CAs)"
+        )
     netloc, _, path = rest.partition("/")
     userinfo, at, hosts = netloc.rpartition("@")
     username = password = None

@@ -37,6 +37,8 @@ async def check() -> None:
     assert_type(await add.options(job_id="x", delay_s=1).enqueue(1, 2), Job[int])
     assert_type(add.call(1, 2), Call[int])
     assert_type(await crunch.enqueue(9), Job[float])
+    assert_type(add.call(1, 2).options(delay_s=1), Call[int])
+    assert_type(add.options(queue="q").call(1, 2).options(job_id="y"), Call[int])
 
     await add.enqueue(1, "2")  # type: ignore[arg-type]
     await add.enqueue(1)  # type: ignore[call-arg]
@@ -45,3 +47,4 @@ async def check() -> None:
     await shout.enqueue("hi", times="2")  # type: ignore[arg-type]
     await add.options(job_id=1).enqueue(1, 2)  # type: ignore[arg-type]
     add.options(timeout=3)  # type: ignore[call-arg]
+    add.call(1, 2).options(timeout=3)  # type: ignore[call-arg]

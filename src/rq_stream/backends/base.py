@@ -14,6 +14,10 @@ from typing import Any, NamedTuple, Protocol
 from ..codec import Envelope
 from ..keys import QueueKeys
 
+ALONE = -3
+"""A start's answer for a job not started because it must run alone: its last allowed attempt,
+after its previous one ended with its worker dying (lib/start.lua, list_start.lua)."""
+
 
 @dataclass(slots=True)
 class Delivery:
@@ -28,7 +32,8 @@ class Delivery:
     max_attempts: int = 1
     result_ttl_s: int = 3600
     started: bool = False
-    """The backend counted the attempt already (``attempt``: >0 run it, 0 or -1 do not)."""
+    """The backend counted the attempt already (``attempt``: >0 run it, 0 or -1 do not;
+    ``ALONE``: not started, the worker must start it alone)."""
 
 
 class NewJob(NamedTuple):  # a tuple: built once per enqueued job, on the hot path
@@ -46,10 +51,11 @@ def enqueue_arguments(
     backlog: str, k: QueueKeys, jobs: Sequence[NewJob]
 ) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of the enqueue scripts (lib/enqueue_jobs.lua): the backlog, the delayed set,
-    the job key prefix, then each distinct unique key once; seven arguments per job."""
+    the job key prefix, then each distinct unique key once; the wake channel, then seven
+    arguments per job."""
     keys = [backlog, k.delayed, k.job_prefix]
     unique_index: dict[str, int] = {}  # unique key -> its KEYS index (1-based, for Lua)
-    args: list[Any] = []
+    args: list[Any] = [k.wake_channel]
     for j in jobs:
         uidx = 0
         if j.unique_key:
@@ -71,6 +77,16 @@ def enqueue_replies(reply: Sequence[Any]) -> list[bool | str]:
 class Completion:
     delivery: Delivery
     result: bytes
+
+
+class Completed(NamedTuple):
+    """What ``Backend.complete`` did with a batch."""
+
+    done: int
+    """Jobs finished: acked, result stored (the others were no longer owned by this worker)."""
+    invalid: list[Completion]
+    """Jobs refused because their ``result_ttl_s`` is not a valid TTL: nothing was written for
+    them (not acked, record unchanged); the caller dead-letters each. Empty in normal runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +137,17 @@ class Backend(Protocol):
     async def reclaim(self, queue: str, lease_ms: int, count: int) -> list[Delivery]:
         """Take over jobs whose owner has been silent longer than the lease."""
 
-    async def start(self, queue: str, deliveries: Sequence[Delivery]) -> list[int]:
-        """Count an attempt for each delivery: >0 run it, 0 already done, -1 dead-lettered."""
+    async def start(
+        self, queue: str, deliveries: Sequence[Delivery], *, alone: bool = False
+    ) -> list[int]:
+        """Count an attempt for each delivery: >0 run it, 0 already done, -1 dead-lettered,
+        ``ALONE`` not started: its last attempt follows a crash, so it must run alone (the
+        worker starts it again with ``alone=True`` once nothing else runs)."""
 
-    async def complete(self, queue: str, completions: Sequence[Completion]) -> int:
-        """Finish jobs and store their results; returns how many this worker still owned."""
+    async def complete(self, queue: str, completions: Sequence[Completion]) -> Completed:
+        """Finish jobs and store their results, in one script: how many this worker still owned
+        (and finished), and the jobs the script refused untouched (an invalid ``result_ttl_s``:
+        no integer from 0 to ``validate.MAX_SECONDS``) for the caller to dead-letter."""
 
     async def retry(self, delivery: Delivery, delay_ms: int, failure: Failure) -> bool:
         """Finish this attempt and schedule another."""
@@ -139,6 +161,11 @@ class Backend(Protocol):
 
     async def hand_back(self, queue: str, deliveries: Sequence[Delivery]) -> int:
         """Return unfinished jobs to the queue at once, without counting the attempt."""
+
+    async def reconcile(self, queue: str, held: Sequence[Delivery]) -> int:
+        """At a stop, after intake ended: return to the queue at once every job this consumer
+        holds in Redis that is not in ``held`` (a fetch, take or start whose reply was cut
+        off), without charging an attempt it counted. Returns how many."""
 
     async def renew(self, queue: str, deliveries: Sequence[Delivery]) -> set[str]:
         """Extend the lease of running jobs; returns tokens this worker no longer owns."""

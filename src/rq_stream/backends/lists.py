@@ -44,6 +44,7 @@ from .. import codec
 from ..keys import AppKeys, QueueKeys
 from ..scripts import Scripts
 from .base import (
+    Completed,
     Completion,
     Delivery,
     Failure,
@@ -220,27 +221,36 @@ class ListsBackend:
         await self._scripts.run("list_heartbeat", (k.consumers, k.heartbeat(self.consumer)), args)
         self._beat_at[queue] = time.monotonic()
 
-    async def start(self, queue: str, deliveries: Sequence[Delivery]) -> list[int]:
+    async def start(
+        self, queue: str, deliveries: Sequence[Delivery], *, alone: bool = False
+    ) -> list[int]:
         k = self._q(queue)
-        args: list[Any] = [self.consumer, k.done_channel(""), queue]
+        args: list[Any] = [self.consumer, k.done_channel(""), queue, int(alone)]
         for d in deliveries:
             args += (d.job_id, d.max_attempts, d.result_ttl_s, d.raw)
         keys = (self._proc(queue), k.dead, k.job_prefix, k.stats)
         reply = [int(x) for x in await self._scripts.run("list_start", keys, args)]
-        self._forget(queue, [d.raw for d, a in zip(deliveries, reply, strict=True) if a <= 0])
+        self._forget(queue, [d.raw for d, a in zip(deliveries, reply, strict=True) if a in (0, -1)])
         return reply
 
     # ------------------------------------------------------------------ finishing
-    async def complete(self, queue: str, completions: Sequence[Completion]) -> int:
+    async def complete(self, queue: str, completions: Sequence[Completion]) -> Completed:
         k = self._q(queue)
         args: list[Any] = [k.done_channel("")]
         for c in completions:
             d = c.delivery
             args += (d.job_id, d.attempt, d.result_ttl_s, c.result, d.raw)
         keys = (self._proc(queue), k.job_prefix, k.stats)
-        done = int(await self._scripts.run("list_complete", keys, args))
-        self._forget(queue, [c.delivery.raw for c in completions])
-        return done
+        reply = await self._scripts.run("list_complete", keys, args)
+        if len(reply) == 1:
+            self._forget(queue, [c.delivery.raw for c in completions])
+            return Completed(int(reply[0]), [])
+        # The refused jobs stay in our processing list (and tracked) until dead-lettered.
+        refused = {int(i) for i in reply[1:]}
+        invalid = [completions[i] for i in sorted(refused)]
+        kept = [c.delivery.raw for i, c in enumerate(completions) if i not in refused]
+        self._forget(queue, kept)
+        return Completed(int(reply[0]), invalid)
 
     async def retry(self, delivery: Delivery, delay_ms: int, failure: Failure) -> bool:
         d = delivery
@@ -365,14 +375,32 @@ class ListsBackend:
         self._suspects[queue] = suspects
         if not confirmed:
             return
-        keys = (proc, self._q(queue).pending)
-        n = int(await self._scripts.run("list_return", keys, confirmed))
+        n = await self._return(queue, confirmed)
         if n:
             log.warning(
                 "returned jobs this worker took but never received (lost reply) to the queue",
                 queue=queue,
                 count=n,
             )
+
+    async def _return(self, queue: str, raws: Sequence[bytes]) -> int:
+        k = self._q(queue)
+        args: list[Any] = [self.consumer]
+        for raw in raws:
+            args += (raw, codec.peek_job_id(raw) or "")
+        keys = (self._proc(queue), k.pending, k.job_prefix)
+        return int(await self._scripts.run("list_return", keys, args))
+
+    async def reconcile(self, queue: str, held: Sequence[Delivery]) -> int:
+        """Return what our processing list holds beyond ``held`` (with repeats counted)."""
+        unknown = Counter(await self._r.lrange(self._proc(queue), 0, -1))
+        unknown.subtract(Counter(d.raw for d in held))
+        raws = list((+unknown).elements())
+        if not raws:
+            return 0
+        n = await self._return(queue, raws)
+        self._forget(queue, [r for r in raws if self._out.get(queue, Counter()).get(r)])
+        return n
 
     async def leave(self, queues: Sequence[str]) -> None:
         """Drop our heartbeat; leave the consumer set if our processing list is empty (else the

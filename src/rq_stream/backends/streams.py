@@ -13,6 +13,7 @@ from .. import codec
 from ..keys import GROUP, AppKeys, QueueKeys
 from ..scripts import Scripts
 from .base import (
+    Completed,
     Completion,
     Delivery,
     Failure,
@@ -113,17 +114,18 @@ class StreamsBackend:
             await self.prepare(queue)
             return []
         out = []
-        for i in range(0, len(flat), 3):
+        for i in range(0, len(flat), 4):
             code = int(flat[i + 2])
-            d = Delivery(queue=queue, token=_s(flat[i]), raw=flat[i + 1])
+            d = Delivery(queue=queue, token=_s(flat[i]), raw=flat[i + 1], job_id=_s(flat[i + 3]))
             if code != -2:  # started by the script: the attempt, or 0 / -1 (not to run)
                 d.started, d.attempt = True, code
             out.append(d)
         return out
 
     def _delivery(self, queue: str, eid: bytes | str, fields: dict[Any, Any] | None) -> Delivery:
-        raw = (fields or {}).get(b"d", b"")
-        return Delivery(queue=queue, token=_s(eid), raw=raw)
+        fields = fields or {}
+        job_id = fields.get(b"j", b"")
+        return Delivery(queue=queue, token=_s(eid), raw=fields.get(b"d", b""), job_id=_s(job_id))
 
     async def reclaim(self, queue: str, lease_ms: int, count: int) -> list[Delivery]:
         """XAUTOCLAIM over the whole PEL (following the cursor), for Redis 6.2 and 7.x replies."""
@@ -153,9 +155,11 @@ class StreamsBackend:
                 break
         return out
 
-    async def start(self, queue: str, deliveries: Sequence[Delivery]) -> list[int]:
+    async def start(
+        self, queue: str, deliveries: Sequence[Delivery], *, alone: bool = False
+    ) -> list[int]:
         k = self._q(queue)
-        args: list[Any] = [GROUP, self.consumer, k.done_channel(""), queue]
+        args: list[Any] = [GROUP, self.consumer, k.done_channel(""), queue, int(alone)]
         for d in deliveries:
             args += (d.token, d.job_id, d.max_attempts, d.result_ttl_s)
         reply = await self._scripts.run(
@@ -163,15 +167,14 @@ class StreamsBackend:
         )
         return [int(x) for x in reply]
 
-    async def complete(self, queue: str, completions: Sequence[Completion]) -> int:
+    async def complete(self, queue: str, completions: Sequence[Completion]) -> Completed:
         k = self._q(queue)
         args: list[Any] = [GROUP, k.done_channel("")]
         for c in completions:
             d = c.delivery
             args += (d.token, d.job_id, d.attempt, d.result_ttl_s, c.result)
-        return int(
-            await self._scripts.run("stream_complete", (k.stream, k.job_prefix, k.stats), args)
-        )
+        reply = await self._scripts.run("stream_complete", (k.stream, k.job_prefix, k.stats), args)
+        return Completed(int(reply[0]), [completions[int(i)] for i in reply[1:]])
 
     async def retry(self, delivery: Delivery, delay_ms: int, failure: Failure) -> bool:
         k = self._q(delivery.queue)
@@ -227,6 +230,16 @@ class StreamsBackend:
         for d in deliveries:
             args += (d.token, d.job_id, d.attempt, d.raw)
         return int(await self._scripts.run("stream_hand_back", (k.stream, k.job_prefix), args))
+
+    async def reconcile(self, queue: str, held: Sequence[Delivery]) -> int:
+        k = self._q(queue)
+        args = [GROUP, self.consumer, *(d.token for d in held)]
+        try:
+            return int(await self._scripts.run("stream_reconcile", (k.stream, k.job_prefix), args))
+        except rex.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            return 0
 
     async def renew(self, queue: str, deliveries: Sequence[Delivery]) -> set[str]:
         if not deliveries:

@@ -8,22 +8,32 @@
 -- Each job is finished only if this attempt still owns it (the job's attempt counter is
 -- unchanged) and LREM removed the envelope from this consumer's processing list, so a re-sent
 -- script, or a worker that stalled while a reaper gave its jobs to another, acts at most once.
--- Returns the number of jobs finished.
+-- Returns {finished, positions...}: how many jobs were finished, then the 0-based position in
+-- the batch of each job whose result_ttl_s is not an integer from 0 to MAX_SECONDS; such a job
+-- is not touched at all (still in the processing list, its record unchanged): the worker
+-- dead-letters it.
 -- @include now
 -- @include finish
+-- @include check
 local now = now_ms()
+local out = {0}
 local done = 0
 for i = 2, #ARGV, 5 do
-  local id, attempt, ttl, res, env = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
-  local jk = KEYS[2] .. id
-  local h = redis.call('HMGET', jk, 'a', 'u', 'wt')
-  if h[1] == attempt and redis.call('LREM', KEYS[1], -1, env) == 1 then
-    release_unique(jk, id, h[2])
-    redis.call('HSET', jk, 's', 'succeeded', 'r', res, 'ft', now)
-    expire_or_delete(jk, ttl)
-    if h[3] then redis.call('PUBLISH', ARGV[1] .. id, 'S' .. res) end  -- awaited (job_watch)
-    done = done + 1
+  local id, attempt, ttl, res, env = ARGV[i], ARGV[i + 1], whole(ARGV[i + 2], 0, MAX_SECONDS), ARGV[i + 3], ARGV[i + 4]
+  if ttl == nil then
+    out[#out + 1] = (i - 2) / 5
+  else
+    local jk = KEYS[2] .. id
+    local h = redis.call('HMGET', jk, 'a', 'u', 'wt')
+    if h[1] == attempt and redis.call('LREM', KEYS[1], -1, env) == 1 then
+      release_unique(jk, id, h[2])
+      redis.call('HSET', jk, 's', 'succeeded', 'r', res, 'ft', now)
+      expire_or_delete(jk, ttl)
+      if h[3] then redis.call('PUBLISH', ARGV[1] .. id, 'S' .. res) end  -- awaited (job_watch)
+      done = done + 1
+    end
   end
 end
 count(KEYS[3], 'completed', done, now)
-return done
+out[1] = done
+return out

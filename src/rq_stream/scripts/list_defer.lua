@@ -7,13 +7,16 @@
 -- Acts only if this attempt still owns the job (attempt unchanged) and LREM removed it from
 -- this consumer's processing list, so a re-sent script or a reaped job defers once.
 -- Returns 1 if deferred, 0 if this attempt no longer owned the job (nothing done).
+-- Fails before writing anything if delay_ms is not an integer (lib/check).
 -- @include now
+-- @include check
+local delay = need(ARGV[3], -MAX_SECONDS * 1000, MAX_SECONDS * 1000, 'delay_ms')
 local now = now_ms()
 local jk = KEYS[3] .. ARGV[1]
 if redis.call('HGET', jk, 'a') ~= ARGV[2] or redis.call('LREM', KEYS[1], -1, ARGV[4]) ~= 1 then
   return 0
 end
-redis.call('ZADD', KEYS[2], now + math.max(0, tonumber(ARGV[3])), ARGV[1])
+redis.call('ZADD', KEYS[2], now + math.max(0, delay), ARGV[1])
 redis.call('HSET', jk, 's', 'scheduled', 'e', ARGV[4])
 -- list_start counted this start: take it back, deferral is not an attempt.
 redis.call('HINCRBY', jk, 'a', -1)

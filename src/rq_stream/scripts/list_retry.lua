@@ -6,14 +6,16 @@
 -- KEYS[5] stats    (hash)   queue counters
 -- ARGV[1] job_id, ARGV[2] attempt, ARGV[3] delay_ms, ARGV[4] envelope, ARGV[5] error (msgpack)
 -- Returns 1 if scheduled, 0 if this attempt no longer owned the job (nothing done).
+-- Fails before writing anything if delay_ms is not an integer >= 0 (lib/check).
 -- @include now
 -- @include finish
+-- @include check
+local delay = need(ARGV[3], 0, MAX_SECONDS * 1000, 'delay_ms')
 local now = now_ms()
 local jk = KEYS[4] .. ARGV[1]
 if redis.call('HGET', jk, 'a') ~= ARGV[2] or redis.call('LREM', KEYS[1], -1, ARGV[4]) ~= 1 then
   return 0
 end
-local delay = tonumber(ARGV[3])
 if delay > 0 then
   redis.call('ZADD', KEYS[3], now + delay, ARGV[1])
   redis.call('HSET', jk, 's', 'retrying', 'e', ARGV[4], 'err', ARGV[5])

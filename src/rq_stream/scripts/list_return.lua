@@ -1,13 +1,25 @@
 -- list_return: put back jobs found in this consumer's processing list that the worker never
--- received (a blocking move whose reply was lost). They go to the right end of the backlog.
+-- received or started (a move or start whose reply was lost, or cut off by a stop). They go
+-- to the right end of the backlog. An attempt this consumer counted is not charged.
 -- KEYS[1] proc     (list)   this consumer's processing list
 -- KEYS[2] pending  (list)   the queue's backlog
--- ARGV    envelopes
+-- KEYS[3] job key prefix    (hash per job)
+-- ARGV[1] consumer, ARGV[2..] groups of 2: envelope, job id ('' when it has none)
 -- Returns the number of jobs returned.
 local n = 0
-for _, env in ipairs(ARGV) do
+for i = 2, #ARGV, 2 do
+  local env, id = ARGV[i], ARGV[i + 1]
   if redis.call('LREM', KEYS[1], -1, env) == 1 then
     redis.call('RPUSH', KEYS[2], env)
+    if id ~= '' then
+      local jk = KEYS[3] .. id
+      local h = redis.call('HMGET', jk, 's', 'w')
+      if h[1] == 'running' and h[2] == ARGV[1] then
+        redis.call('HINCRBY', jk, 'a', -1)
+        redis.call('HINCRBY', jk, 'ta', -1)
+        redis.call('HSET', jk, 's', 'queued')
+      end
+    end
     n = n + 1
   end
 end

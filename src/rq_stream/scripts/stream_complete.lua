@@ -6,23 +6,32 @@
 -- ARGV[3..] groups of 5: entry_id, job_id, attempt, result_ttl_s, result payload
 -- Each job is finished only if this attempt still owns it (the job's attempt counter is
 -- unchanged) and XACK returns 1, so a re-sent script or a reclaimed job acts once.
--- Returns the number of jobs finished.
+-- Returns {finished, positions...}: how many jobs were finished, then the 0-based position in
+-- the batch of each job whose result_ttl_s is not an integer from 0 to MAX_SECONDS; such a job
+-- is not touched at all (not acked, its record unchanged): the worker dead-letters it.
 -- @include now
 -- @include finish
+-- @include check
 local now = now_ms()
+local out = {0}
 local done = 0
 for i = 3, #ARGV, 5 do
-  local eid, id, attempt, ttl, res = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
-  local jk = KEYS[2] .. id
-  local h = redis.call('HMGET', jk, 'a', 'u', 'wt')
-  if h[1] == attempt and redis.call('XACK', KEYS[1], ARGV[1], eid) == 1 then
-    redis.call('XDEL', KEYS[1], eid)
-    release_unique(jk, id, h[2])
-    redis.call('HSET', jk, 's', 'succeeded', 'r', res, 'ft', now)
-    expire_or_delete(jk, ttl)
-    if h[3] then redis.call('PUBLISH', ARGV[2] .. id, 'S' .. res) end  -- awaited (job_watch)
-    done = done + 1
+  local eid, id, attempt, ttl, res = ARGV[i], ARGV[i + 1], ARGV[i + 2], whole(ARGV[i + 3], 0, MAX_SECONDS), ARGV[i + 4]
+  if ttl == nil then
+    out[#out + 1] = (i - 3) / 5
+  else
+    local jk = KEYS[2] .. id
+    local h = redis.call('HMGET', jk, 'a', 'u', 'wt')
+    if h[1] == attempt and redis.call('XACK', KEYS[1], ARGV[1], eid) == 1 then
+      redis.call('XDEL', KEYS[1], eid)
+      release_unique(jk, id, h[2])
+      redis.call('HSET', jk, 's', 'succeeded', 'r', res, 'ft', now)
+      expire_or_delete(jk, ttl)
+      if h[3] then redis.call('PUBLISH', ARGV[2] .. id, 'S' .. res) end  -- awaited (job_watch)
+      done = done + 1
+    end
   end
 end
 count(KEYS[3], 'completed', done, now)
-return done
+out[1] = done
+return out

@@ -8,14 +8,17 @@
 -- ownership check), ARGV[7] envelope (raw bytes as read), ARGV[8] exception type,
 -- ARGV[9] message, ARGV[10] traceback, ARGV[11] worker, ARGV[12] result_ttl_s
 -- Returns 1 if dead-lettered, 0 if this attempt no longer owned the entry.
+-- Fails before writing anything if result_ttl_s is not an integer from 0 to 2**31-1.
 -- @include now
 -- @include finish
+-- @include check
+local ttl = need(ARGV[12], 0, MAX_SECONDS, 'result_ttl_s')
 local now = now_ms()
 local jk = KEYS[3] .. ARGV[5]
 if ARGV[6] ~= '' and redis.call('HGET', jk, 'a') ~= ARGV[6] then return 0 end
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[4]) ~= 1 then return 0 end
 redis.call('XDEL', KEYS[1], ARGV[4])
-bury(KEYS[2], jk, ARGV[2], ARGV[5], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], now,
-  tonumber(ARGV[12]), ARGV[3])
+bury(KEYS[2], jk, ARGV[2], ARGV[5], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], now, ttl,
+  ARGV[3])
 count(KEYS[4], 'dead', 1, now)
 return 1

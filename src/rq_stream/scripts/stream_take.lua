@@ -7,17 +7,27 @@
 -- ARGV[1] group, ARGV[2] consumer, ARGV[3] channel prefix, ARGV[4] queue name, ARGV[5] count,
 -- ARGV[6] default max_attempts, ARGV[7] default result_ttl_s,
 -- ARGV[8..] groups of 3: task name, max_attempts, result_ttl_s (the worker's tasks)
--- Returns a flat array of triples: entry id, payload, code; code as in lib/start.lua, or -2
--- when the entry names no job ('j' field missing: not written by rq_stream) and was not
--- started: the worker decodes it and dead-letters it.
+-- Returns a flat array of quadruples: entry id, payload, code, job id ('' if none); code as in
+-- lib/start.lua (-3: not started, to run alone), or -2 when the entry names no job ('j' field
+-- missing: not written by rq_stream) and was not started: the worker decodes it and
+-- dead-letters it.
+-- Fails before reading or writing anything if a count, max_attempts or TTL is not an integer.
 -- @include now
 -- @include finish
 -- @include worker_lost
 -- @include start
-local now = now_ms()
+-- @include check
+-- Every number is checked before anything is written (XREADGROUP included).
+local default_max = need(ARGV[6], 1, MAX_SECONDS, 'max_attempts')
+local default_ttl = need(ARGV[7], 0, MAX_SECONDS, 'result_ttl_s')
 local limits = {}
-for i = 8, #ARGV, 3 do limits[ARGV[i]] = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])} end
-local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', tonumber(ARGV[5]),
+for i = 8, #ARGV, 3 do
+  limits[ARGV[i]] = {need(ARGV[i + 1], 1, MAX_SECONDS, 'max_attempts'),
+    need(ARGV[i + 2], 0, MAX_SECONDS, 'result_ttl_s')}
+end
+local count_n = need(ARGV[5], 1, 100000, 'count')
+local now = now_ms()
+local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', count_n,
   'STREAMS', KEYS[1], '>')
 local out = {}
 local buried = 0
@@ -33,15 +43,16 @@ if read then
       local jk = KEYS[3] .. id
       local h = redis.call('HMGET', jk, 's', 'a', 'ta', 'fs', 'n')
       local limit = limits[h[5] or '']
-      local max, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
+      local max, ttl = default_max, default_ttl
       if limit then max, ttl = limit[1], limit[2] end
       code = start_entry(KEYS[1], KEYS[2], jk, ARGV[1], ARGV[2], ARGV[3], ARGV[4], eid, id,
         max, ttl, now, h)
-      if code < 0 then buried = buried + 1 end
+      if code == -1 then buried = buried + 1 end
     end
     out[#out + 1] = eid
     out[#out + 1] = env
     out[#out + 1] = code
+    out[#out + 1] = id or ''
   end
 end
 count(KEYS[4], 'dead', buried, now)

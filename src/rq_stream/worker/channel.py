@@ -46,6 +46,11 @@ class Channel(Generic[T]):
                     self._items.appendleft(item)
             raise
 
+    @property
+    def pending(self) -> int:
+        """Items put and not yet taken by a reader."""
+        return len(self._items)
+
     def close(self) -> None:
         self._closed = True
         while self._readers:
@@ -77,6 +82,10 @@ class Outbox(Generic[T]):
             self._ready.clear()
             await self._ready.wait()
         batch, self._items = self._items[:limit], self._items[limit:]
+        return batch
+
+    def take_all(self) -> list[T]:
+        batch, self._items = self._items, []
         return batch
 
     def close(self) -> None:

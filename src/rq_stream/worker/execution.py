@@ -8,6 +8,7 @@ import contextlib
 import contextvars
 import functools
 import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.lowlevel import checkpoint
 
-from .. import codec, ratelimit
+from .. import codec, logs, ratelimit
 from ..backends.base import Completion, Delivery
-from ..errors import SerializationError
+from ..errors import Retry, SerializationError
 from ..task import Task
 from . import processes
 from .channel import Channel, Outbox
@@ -49,6 +50,10 @@ def current_job() -> JobContext | None:
     return _current.get()
 
 
+def _ms_since(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 3)
+
+
 class _LeaseLost(Exception):
     """A process=True call was stopped because this worker no longer owns its job."""
 
@@ -61,20 +66,32 @@ class Executor:
         self._refs: dict[str, processes.TaskRef] = {}
         self._children: dict[tuple[str, int], anyio.CancelScope] = {}
         """The running subprocess calls, by (job_id, attempt): killed when the lease is lost."""
+        self._trace = False
+        """Emit the per-job DEBUG events ("job started", "job succeeded"): decided once at
+        start-up from the logger's level, so that at INFO no logger is called per job."""
+        # The worker binds its logger after creating its executor: an embedded worker whose
+        # application configured no logging gets INFO and above, not structlog's every level.
+        logs.default_to_info()
 
     async def loop(self, jobs: Channel[Delivery], done: Outbox[Completion]) -> None:
         """Run jobs until the channel closes. Cancelled (grace over, forced exit) mid-job, the
         job is handed back before the cancellation goes on."""
+        self._trace = logs.debug_enabled(self.w.log)
         ran = 0
+        w = self.w
         while (d := await jobs.get()) is not None:
-            if self.w.stopping:
-                await self.hand_back(d)
-                continue
+            w.running += 1
             try:
+                if w.stopping:
+                    await self.hand_back(d)
+                    continue
                 await self.run_one(d, done)
             except anyio.get_cancelled_exc_class():
                 await self.hand_back(d)
                 raise
+            finally:
+                w.running -= 1
+                w.ran()
             ran += 1
             if ran % 32 == 0:  # jobs that never await must not starve the fetcher and completer
                 await checkpoint()
@@ -86,9 +103,14 @@ class Executor:
         if task.settings.rate_limit is not None and not await ratelimit.admit(self.w, task, d):
             return
         token = _current.set(JobContext(d.job_id, task.name, d.queue, d.attempt, self.w.name))
+        if self._trace:
+            self._log(task, d).debug("job started")
+        t0 = time.perf_counter()
         try:
             value = await self._invoke(task, d)
             done.put(Completion(d, codec.dumps(value)))
+            if self._trace:
+                self._log(task, d).debug("job succeeded", duration_ms=_ms_since(t0))
             return
         except _LeaseLost:
             self.w.release(d)  # not ours any more: nothing to write, the new owner runs it
@@ -99,7 +121,10 @@ class Executor:
             failure = exc
         finally:
             _current.reset(token)
-        await self._failed(task, d, failure)
+        await self._failed(task, d, failure, _ms_since(t0))
+
+    def _log(self, task: Task[Any, Any], d: Delivery) -> Any:
+        return self.w.log.bind(job_id=d.job_id, task=task.name, queue=d.queue, attempt=d.attempt)
 
     async def _invoke(self, task: Task[Any, Any], d: Delivery) -> Any:
         env = d.envelope
@@ -145,9 +170,11 @@ class Executor:
                 del self._children[key]
         raise _LeaseLost  # lease_lost() cancelled the scope: the subprocess was killed
 
-    async def _failed(self, task: Task[Any, Any], d: Delivery, exc: Exception) -> None:
+    async def _failed(
+        self, task: Task[Any, Any], d: Delivery, exc: Exception, duration_ms: float
+    ) -> None:
         decision = decide(task.settings, d.attempt, exc)
-        log = self.w.log.bind(job_id=d.job_id, task=task.name, queue=d.queue, attempt=d.attempt)
+        log = self._log(task, d).bind(duration_ms=duration_ms)
         backend = self.w.backends[d.queue]
         outage = Outage("recording a failure", queue=d.queue)
         while True:
@@ -166,14 +193,19 @@ class Executor:
             await self.lease_lost(d.queue, [d])
         elif decision.retry:
             self.w.stats.retried += 1
-            log.warning("job failed; will retry", error=error, retry_in_ms=decision.delay_ms)
+            self.w.wake_delayed(d.queue)
+            if isinstance(exc, Retry):
+                log.info("job asked to be retried", reason=str(exc), retry_in_ms=decision.delay_ms)
+            else:
+                log.warning("job failed; will retry", error=error, retry_in_ms=decision.delay_ms)
         else:
             self.w.stats.failed += 1
-            log.error(
-                "job failed for good; moved to the dead-letter stream",
-                error=error,
-                exception=decision.failure.traceback,
+            event = (
+                "job asked to be retried but has no attempts left; moved to the dead-letter stream"
+                if isinstance(exc, Retry)
+                else "job failed for good; moved to the dead-letter stream"
             )
+            log.error(event, error=error, exception=decision.failure.traceback)
         self.w.release(d)
 
     async def lease_lost(self, queue: str, stale: list[Delivery]) -> None:

@@ -2,10 +2,18 @@
 mover feeding a bounded memory stream read by ``concurrency`` executors; a completer acking in
 batches; a lease renewer and a heartbeat beside them.
 
-Stopping (SIGTERM/SIGINT, ``request_stop()``, or burst mode running dry): intake stops, jobs not
-yet running are handed back at once, running jobs get ``grace_s`` to finish, the rest are
-cancelled and handed back; finished jobs are acked before ``run()`` returns. A second signal
-cancels everything at once: whatever was not acked stays pending and is reclaimed after the lease.
+A job's attempt is counted when it starts: the fetcher takes (and starts, in the same round
+trip) only as many jobs as executors are free, plus ``prefetch`` (default 0). So a worker never
+hoards jobs other workers could start, and a crash charges an attempt only to jobs that were
+really running. A job whose last allowed attempt follows a crash of the worker running it runs
+alone in its worker (see ``_isolation_loop``): a poison job cannot take innocent jobs with it.
+
+Stopping (SIGTERM/SIGINT, ``request_stop()``, ``run()`` cancelled, or burst mode running dry):
+intake stops, and anything this consumer holds in Redis that the runtime never received (a
+fetch or take whose reply was cut off) is handed back at once; jobs not yet running are handed
+back at once, running jobs get ``grace_s`` to finish, the rest are cancelled and handed back;
+finished jobs are acked before ``run()`` returns. A second signal cancels everything at once:
+whatever was not acked stays pending and is reclaimed after the lease.
 """
 
 from __future__ import annotations
@@ -27,8 +35,9 @@ from anyio.abc import TaskStatus
 
 from .. import codec, connection
 from ..app import RqStream
-from ..backends.base import Backend, Completion, Delivery, Failure
+from ..backends.base import ALONE, Backend, Completion, Delivery, Failure
 from ..errors import ConfigurationError, EnvelopeError
+from ..notify import Inbox
 from .channel import Channel, Outbox
 from .completer import Completer
 from .execution import Executor
@@ -36,6 +45,8 @@ from .resilience import Outage
 
 log = structlog.get_logger("rq_stream.worker")
 
+INFO_EVERY_S = 1.0
+"""The worker's ``rq-stream info`` row is rewritten this often (one pipelined round trip)."""
 PRUNE_EVERY_S = 300.0
 PRUNE_IDLE_MS = 3_600_000
 """A dead worker's consumer is forgotten after an hour idle (and 10 leases), nothing pending."""
@@ -79,6 +90,8 @@ class Worker:
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError(f"concurrency must be >= 1, got {concurrency}")
+        if prefetch is not None and prefetch < 0:
+            raise ConfigurationError(f"prefetch must be >= 0, got {prefetch}")
         self.app = app
         self.queues = list(queues or sorted({t.settings.queue for t in app.tasks.values()}))
         if not self.queues:
@@ -86,7 +99,10 @@ class Worker:
         self.concurrency = concurrency
         self.burst = burst
         self.grace_s = grace_s
-        self.capacity = concurrency + (concurrency if prefetch is None else prefetch)
+        self.prefetch = prefetch or 0
+        self.capacity = concurrency + self.prefetch
+        """Jobs taken and started but not finished running; a slot frees when its executor is
+        done with the job (its ack, retry or dead letter may still be in flight)."""
         self.name = name or _consumer_name()
         self.heartbeat_s = heartbeat_s
         self.delayed_max_sleep_s = delayed_max_sleep_s
@@ -100,8 +116,17 @@ class Worker:
             for name, t in app.tasks.items()
         }
         self.held: dict[str, dict[str, Delivery]] = {q: {} for q in self.queues}
+        """Deliveries this worker answers for until acked, retried, dead-lettered or handed
+        back (renewed while held)."""
+        self.running = 0
+        """Jobs an executor is running right now."""
         self._free = self.capacity
         self._freed = anyio.Event()
+        self._isolated: list[Delivery] = []
+        """Taken, not started: each must run alone (its last attempt, after a crash)."""
+        self._isolating = False
+        self._to_isolate = anyio.Event()
+        self._wakes: dict[str, Inbox] = {q: Inbox() for q in self.queues}
         self._stopping = anyio.Event()
         self._signals = 0
         self._executor = Executor(self)
@@ -129,7 +154,7 @@ class Worker:
     async def run(self) -> None:
         jobs: Channel[Delivery] = Channel()
         done: Outbox[Completion] = Outbox()
-        completer = Completer(self.backends, self._release_completed)
+        completer = Completer(self.backends, self._release_completed, self.name)
         async with anyio.create_task_group() as outer:
             if self.handle_signals:  # before anything else: a SIGTERM during start-up is graceful
                 await outer.start(self._watch_signals, outer.cancel_scope)
@@ -181,12 +206,37 @@ class Worker:
                     tg.start_soon(self._fetch_loop, q, jobs)
                     tg.start_soon(self._reclaim_loop, q, jobs)
                     tg.start_soon(self._delayed_loop, q)
+                tg.start_soon(self._isolation_loop, jobs)
                 if self.burst:
                     tg.start_soon(self._burst_watch)
                 await self._stopping.wait()
                 tg.cancel_scope.cancel()
         finally:
             jobs.close()
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await self._reconcile()
+
+    async def _reconcile(self) -> None:
+        """Intake is over: hand back at once whatever this consumer holds in Redis but the
+        runtime never received or started (a take, fetch, reclaim or start whose reply was cut
+        off by the stop, and jobs waiting to run alone), so none waits for the lease."""
+        for d in self._isolated:
+            self.held[d.queue].pop(d.token, None)
+        self._isolated.clear()
+        for q, backend in self.backends.items():
+            try:
+                n = await backend.reconcile(q, list(self.held[q].values()))
+            except Outage.errors as exc:
+                self.log.warning(
+                    "could not hand back jobs whose fetch was cut short; they are reclaimed "
+                    "after the lease",
+                    queue=q,
+                    error=str(exc),
+                )
+                continue
+            if n:
+                self.stats.handed_back += n
+                self.log.info("handed back jobs whose fetch was cut short", queue=q, count=n)
 
     async def _fetch_loop(self, queue: str, jobs: Channel[Delivery]) -> None:
         backend = self.backends[queue]
@@ -216,7 +266,7 @@ class Worker:
                 next_prune = time.monotonic() + PRUNE_EVERY_S
                 with contextlib.suppress(*Outage.errors):
                     await backend.prune(queue, max(10 * lease_ms, PRUNE_IDLE_MS))
-            if self._free > 0:
+            if self._free > 0 and not self._isolating:
                 try:
                     got = await backend.reclaim(queue, lease_ms, self._free)
                     outage.recovered()
@@ -234,6 +284,21 @@ class Worker:
             await anyio.sleep(interval)
 
     async def _delayed_loop(self, queue: str) -> None:
+        """Move due delayed jobs (and retries) to the backlog, sleeping until the next is due
+        (at most ``delayed_max_sleep_s``). A producer that schedules a job sooner than any
+        other publishes on the queue's wake channel; this worker's own retries wake it too."""
+        outage = Outage("listening for delayed jobs", queue=queue)
+        channel = self.app.keys.queue(queue).wake_channel
+        while True:
+            try:
+                async with self.app.channels.listen(channel) as wake:
+                    outage.recovered()
+                    self._wakes[queue] = wake
+                    await self._move_due(queue, wake)
+            except outage.errors as exc:
+                await outage.failed(exc)
+
+    async def _move_due(self, queue: str, wake: Inbox) -> None:
         backend = self.backends[queue]
         outage = Outage("moving due delayed jobs", queue=queue)
         while True:
@@ -245,7 +310,7 @@ class Worker:
                 continue
             if wait_ms != 0:
                 sleep_s = self.delayed_max_sleep_s if wait_ms < 0 else wait_ms / 1000
-                await anyio.sleep(min(sleep_s, self.delayed_max_sleep_s))
+                await wake.next(min(sleep_s, self.delayed_max_sleep_s))
 
     async def _burst_watch(self) -> None:
         while True:
@@ -275,7 +340,11 @@ class Worker:
         self._take(len(got))
         to_start: list[Delivery] = []
         ready: list[Delivery] = []
+        held = self.held[queue]
         for d in got:
+            if d.started and d.attempt == ALONE:
+                self._isolate(d)
+                continue
             if d.started and d.attempt <= 0:
                 self._not_run(d)
                 continue
@@ -287,21 +356,70 @@ class Worker:
                 (ready if d.started else to_start).append(d)
         if to_start:
             for d, attempt in zip(to_start, await self._start(queue, to_start), strict=True):
+                if attempt == ALONE:
+                    self._isolate(d)
+                    continue
                 d.started, d.attempt = True, attempt
                 if attempt > 0:
                     ready.append(d)
                 else:
                     self._not_run(d)
-        held = self.held[queue]
         for d in ready:
             held[d.token] = d
             jobs.put(d)
 
-    async def _start(self, queue: str, deliveries: list[Delivery]) -> list[int]:
+    def _isolate(self, d: Delivery) -> None:
+        """Hold a job that must run alone (not started; its slot is given back)."""
+        d.started, d.attempt = False, 0
+        self.held[d.queue][d.token] = d
+        self._isolated.append(d)
+        self._to_isolate.set()
+        self._give(1)
+
+    async def _isolation_loop(self, jobs: Channel[Delivery]) -> None:
+        """Run each job whose worker died running it, on its last allowed attempt, alone: no
+        new job starts in this worker until it is done. If it crashes the worker again, only it
+        is charged, and it goes to the dead-letter stream; the jobs that crashed beside it
+        before (innocent, or not) get their own last attempt alone too."""
+        while True:
+            while not self._isolated:
+                self._to_isolate = anyio.Event()
+                await self._to_isolate.wait()
+            self._isolating = True
+            try:
+                while self.running or jobs.pending:
+                    await self._freed.wait()
+                d = self._isolated.pop(0)
+                (attempt,) = await self._start(d.queue, [d], alone=True)
+                if attempt <= 0:
+                    self.held[d.queue].pop(d.token, None)
+                    d.attempt = attempt
+                    self._take(1)
+                    self._not_run(d)
+                    continue
+                d.started, d.attempt = True, attempt
+                self.log.warning(
+                    "running a job alone: its worker died while running it, and this is its "
+                    "last allowed attempt",
+                    job_id=d.job_id,
+                    queue=d.queue,
+                    attempt=attempt,
+                )
+                self._take(1)
+                jobs.put(d)
+                while jobs.pending or self.running:
+                    await self._freed.wait()
+            finally:
+                self._isolating = False
+                self._give(0)
+
+    async def _start(
+        self, queue: str, deliveries: list[Delivery], *, alone: bool = False
+    ) -> list[int]:
         outage = Outage("starting jobs", queue=queue)
         while True:
             try:
-                attempts = await self.backends[queue].start(queue, deliveries)
+                attempts = await self.backends[queue].start(queue, deliveries, alone=alone)
                 outage.recovered()
                 return attempts
             except outage.errors as exc:
@@ -324,7 +442,7 @@ class Worker:
         try:
             env = codec.decode_envelope(d.raw)
         except EnvelopeError as exc:
-            d.job_id = codec.peek_job_id(d.raw) or ""
+            d.job_id = d.job_id or codec.peek_job_id(d.raw) or ""
             return Failure("EnvelopeError", f"payload could not be decoded: {exc}")
         d.envelope, d.job_id = env, env.job_id
         task = self.app.tasks.get(env.task)
@@ -342,29 +460,30 @@ class Worker:
 
     async def _reject(self, d: Delivery, failure: Failure) -> None:
         """Dead-letter a delivery that cannot run here; the worker carries on."""
-        self.log.error(
-            "job cannot run; moving it to the dead-letter stream",
-            queue=d.queue,
-            job_id=d.job_id or None,
-            entry=d.token,
-            error=failure.message,
-        )
-        self.stats.failed += 1
         outage = Outage("dead-lettering a job", queue=d.queue)
         while True:
             try:
-                await self.backends[d.queue].dead_letter(d, failure, self.name)
+                buried = await self.backends[d.queue].dead_letter(d, failure, self.name)
                 break
             except outage.errors as exc:
                 await outage.failed(exc)
         outage.recovered()
+        context = {"queue": d.queue, "job_id": d.job_id or None, "entry": d.token}
+        if buried:
+            self.stats.failed += 1
+            self.log.error("job cannot run; moved it to the dead-letter stream",
+                           error=failure.message, **context)  # fmt: skip
+        else:
+            self.log.warning("job cannot run, and this worker no longer owns it (another worker "
+                             "took it over); not dead-lettered here", error=failure.message,
+                             **context)  # fmt: skip
 
     # ------------------------------------------------------------------ capacity
     async def _wait_free(self) -> int:
         """Free slots, waiting for some. Every fetcher (one per queue) may wait here at once:
         ``_give`` wakes them all by setting the current event and installing a fresh one, so no
         waiter is ever left on an event nobody will set."""
-        while self._free <= 0:
+        while self._free <= 0 or self._isolating:
             await self._freed.wait()
         return min(self._free, 500)
 
@@ -378,8 +497,15 @@ class Worker:
 
     def release(self, d: Delivery) -> None:
         """A job left this worker (finished, retried, dead-lettered or handed back)."""
-        if self.held[d.queue].pop(d.token, None) is not None:
-            self._give(1)
+        self.held[d.queue].pop(d.token, None)
+
+    def ran(self) -> None:
+        """An executor is done with a job (whatever became of it): its slot is free."""
+        self._give(1)
+
+    def wake_delayed(self, queue: str) -> None:
+        """A job of ``queue`` was scheduled here: re-check when the next delayed job is due."""
+        self._wakes[queue].put(None)
 
     def _release_completed(self, items: Sequence[Completion]) -> None:
         self.stats.completed += len(items)
@@ -413,10 +539,18 @@ class Worker:
                     await self._executor.lease_lost(q, stale)
 
     async def _heartbeat(self) -> None:
+        """Keep this worker's ``info`` row fresh (one pipelined round trip every
+        ``INFO_EVERY_S`` at most) and beat the backends every ``heartbeat_s`` (their liveness
+        TTL stays ``3 x heartbeat_s``, so fresher rows do not make a stalled worker look dead
+        sooner)."""
         keys = self.app.keys
         ttl_ms = int(self.heartbeat_s * 3000)
+        every_s = min(self.heartbeat_s, INFO_EVERY_S)
         outage = Outage("heartbeat")
+        next_beat = 0.0
         while True:
+            held = self.in_flight
+            running = min(self.running, held)
             info = {
                 "name": self.name,
                 "pid": os.getpid(),
@@ -426,7 +560,10 @@ class Worker:
                 "started_at": self.stats.started_at,
                 "completed": self.stats.completed,
                 "failed": self.stats.failed,
-                "in_flight": self.in_flight,
+                "in_flight": held,  # everything held: running + prefetched
+                "running": running,
+                "prefetched": held - running,
+                "written_at": time.time(),
             }
             try:
                 now_ms = int(time.time() * 1000)
@@ -435,13 +572,15 @@ class Worker:
                     p.zadd(keys.workers, {self.name: now_ms})
                     p.zremrangebyscore(keys.workers, "-inf", now_ms - 24 * 3600 * 1000)
                     await p.execute()
-                for q, backend in self.backends.items():
-                    await backend.heartbeat([q], ttl_ms)
+                if time.monotonic() >= next_beat:
+                    for q, backend in self.backends.items():
+                        await backend.heartbeat([q], ttl_ms)
+                    next_beat = time.monotonic() + self.heartbeat_s
                 outage.recovered()
             except outage.errors as exc:
                 await outage.failed(exc)
                 continue
-            await anyio.sleep(self.heartbeat_s)
+            await anyio.sleep(every_s)
 
     async def _leave(self) -> None:
         with anyio.move_on_after(5, shield=True):

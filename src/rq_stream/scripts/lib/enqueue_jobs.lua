@@ -1,9 +1,13 @@
 -- enqueue_jobs(push): the body of enqueue.lua and list_enqueue.lua (see their headers for
--- KEYS and ARGV); push(id, env) puts a job that is due now on the backlog. Needs lib/now.
+-- KEYS and ARGV); push(id, env) puts a job that is due now on the backlog. A delayed job due
+-- sooner than every other is announced on the wake channel (ARGV[1]), once per call, so
+-- sleeping workers move it on time. Needs lib/now.
 local function enqueue_jobs(push)
   local now = now_ms()
   local out = {}
-  for i = 1, #ARGV, 7 do
+  local head = nil  -- due time of the earliest delayed job before this call (false: none)
+  local soonest = nil
+  for i = 2, #ARGV, 7 do
     local id, task, env = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     local delay, at = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
     local uidx, uttl = tonumber(ARGV[i + 5]), ARGV[i + 6]
@@ -26,6 +30,11 @@ local function enqueue_jobs(push)
       local due = 0
       if at > 0 then due = at elseif delay > 0 then due = now + delay end
       if due > now then
+        if head == nil then
+          head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2] or false
+          if head then head = tonumber(head) end
+        end
+        if not soonest or due < soonest then soonest = due end
         redis.call('ZADD', KEYS[2], due, id)
         redis.call('HSET', jk, 's', 'scheduled', 'n', task, 't', now, 'e', env)
       else
@@ -40,5 +49,6 @@ local function enqueue_jobs(push)
       out[#out + 1] = 1
     end
   end
+  if soonest and (not head or soonest < head) then redis.call('PUBLISH', ARGV[1], soonest) end
   return out
 end

@@ -9,6 +9,8 @@ local function count(stats, field, n, now)
 end
 
 -- expire_or_delete(job_key, ttl_s): keep a finished job's record for ttl_s seconds (0 = drop it).
+-- ttl_s is a number the script checked (lib/check `whole`/`need`) before its first write: an
+-- EXPIRE that fails here would leave the job's record written but the script's reply an error.
 local function expire_or_delete(jk, ttl)
   if ttl > 0 then
     redis.call('EXPIRE', jk, ttl)

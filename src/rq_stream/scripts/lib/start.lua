@@ -2,10 +2,13 @@
 -- Returns the attempt number to run (>= 1); 0 if the job had already finished (the entry is
 -- acked and deleted: do not run it) or is gone (no record, no entry: a failover lost its
 -- enqueue; its delivery came from the old master); -1 if it was started max_attempts times
--- already without finishing (it crashed its workers: dead-lettered). Needs lib/finish (bury)
--- and lib/worker_lost.
--- `h` is the job's HMGET s a ta fs, when the caller has read it already.
-local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, id, max, ttl, now, h)
+-- already without finishing (it crashed its workers: dead-lettered); -3 (unless `alone`) if
+-- this would be its last attempt and its previous one ended with its worker dying (the record
+-- still says running): nothing is changed, the worker runs it alone (lib/alone).
+-- Needs lib/finish (bury) and lib/worker_lost. `h` is the job's HMGET s a ta fs, when the caller
+-- has read it.
+local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, id, max, ttl, now, h,
+                           alone)
   h = h or redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
   if not h[1] and not redis.call('XRANGE', stream, eid, eid)[1] then
     return 0  -- neither record nor entry: lost with a failed-over master (async replication)
@@ -16,6 +19,7 @@ local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, 
     return 0
   end
   local a = tonumber(h[2] or '0') + 1
+  if a == max and h[1] == 'running' and not alone then return -3 end
   if a <= max then
     redis.call('HSET', jk, 's', 'running', 'w', consumer, 'st', now, 'a', a,
       'ta', tonumber(h[3] or '0') + 1, 'fs', h[4] or now)

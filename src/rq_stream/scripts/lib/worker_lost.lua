@@ -3,7 +3,7 @@
 -- expired while it still ran the job, so another worker took it over).
 local function worker_lost_message(jk, starts, max)
   local head = 'the job was started ' .. starts .. ' times and '
-  local tail = ' (max_attempts=' .. max .. ')'
+  local tail = ' (max_attempts=' .. max .. '; its last attempt ran alone in its worker)'
   local stalled = tonumber(redis.call('HGET', jk, 'ls') or '0')
   if stalled > 0 then
     return head .. 'its worker died or stopped renewing its lease each time' .. tail .. '; '
