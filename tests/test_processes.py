@@ -143,6 +143,9 @@ def test_process_true_refuses_what_a_subprocess_cannot_run() -> None:
     with pytest.raises(ConfigurationError) as caught:
         app.task(name="c", process=True)(nested)
     assert str(caught.value) == f"task 'c': process=True {top}; got {here}.nested"
+    with pytest.raises(ConfigurationError) as caught:
+        app.task(name="d", process="yes")(_not_importable)  # type: ignore[call-overload]
+    assert str(caught.value) == "invalid setting of task 'd': process must be a bool, got 'yes'"
     assert not app.tasks
 
 
