@@ -1,3 +1,4 @@
-from .cli import main
+from rq_stream.cli import main
 
-main()
+if __name__ == "__main__":  # not when a process=True subprocess replays the main module
+    main()

@@ -97,8 +97,8 @@ class RqStream:
     ``redis+sentinel://`` URL; see :mod:`rq_stream.topology`). ``wait_replicas=N`` makes every
     enqueue wait (``WAIT``, up to ``wait_timeout_ms``) until N replicas have the job. All keys
     start with ``prefix``. ``lease_s`` is how long a job may go without its worker's renewal
-    before another worker takes it over (renewal happens every third of it, so only dead
-    workers lose jobs).
+    before another worker takes it over (the worker's event loop renews it every third of it,
+    so only dead or stalled workers lose jobs; GIL-holding code belongs in ``process=True``).
     """
 
     def __init__(
@@ -221,6 +221,7 @@ class RqStream:
         rate_key: Callable[..., Any] | None = None,
         unique: bool | Callable[..., Any] = False,
         unique_ttl_s: int = 86_400,
+        process: bool = False,
     ) -> _TaskDecorator: ...
 
     def task(
@@ -241,11 +242,13 @@ class RqStream:
         rate_key: Callable[..., Any] | None = None,
         unique: bool | Callable[..., Any] = False,
         unique_ttl_s: int = 86_400,
+        process: bool = False,
     ) -> Any:
         """Register a task: ``@app.task`` or ``@app.task(queue="emails", retries=3)``.
 
         ``rate_limit="100/m"`` caps starts across all workers (``rate_key`` makes it per key);
-        ``unique=True`` (or a key function) makes a duplicate enqueue return the live job.
+        ``unique=True`` (or a key function) makes a duplicate enqueue return the live job;
+        ``process=True`` runs a plain ``def`` in a worker subprocess (CPU-bound, GIL-holding).
         """
         settings: dict[str, Any] = {
             "name": name,
@@ -261,6 +264,7 @@ class RqStream:
             "rate_key": rate_key,
             "unique": unique,
             "unique_ttl_s": unique_ttl_s,
+            "process": process,
         }
 
         def register(f: Callable[..., Any]) -> Task[Any, Any]:
@@ -283,6 +287,10 @@ class RqStream:
             parse_rate(options.rate_limit)  # raises ConfigurationError with the syntax
         elif options.rate_key is not None:
             raise ConfigurationError("rate_key needs a rate_limit (e.g. rate_limit='10/s')")
+        if options.process:
+            from .worker.processes import reference
+
+            reference(name, f)  # raises ConfigurationError if a subprocess could not find it
         return options
 
     def get_task(self, name: str) -> Task[Any, Any]:

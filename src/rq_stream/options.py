@@ -71,6 +71,9 @@ class TaskOptions:
     job's arguments by name) is the identity. Enqueueing a copy of a live job returns that job."""
     unique_ttl_s: int = 86_400
     """Longest a unique job blocks its duplicates (a safety net if it never finishes)."""
+    process: bool = False
+    """Run this plain ``def`` in a worker subprocess instead of a thread: for CPU-bound code and
+    C calls that hold the GIL (which would stop the worker renewing its leases)."""
 
     def __post_init__(self) -> None:
         problem = _task_problem(self)
@@ -134,4 +137,5 @@ def _task_problem(o: TaskOptions) -> str | None:
         None if isinstance(o.unique, bool) or callable(o.unique) else
         f"unique must be a bool or a function of the job's arguments, got {o.unique!r}",
         validate.whole("unique_ttl_s", o.unique_ttl_s, 1),
+        None if isinstance(o.process, bool) else f"process must be a bool, got {o.process!r}",
     )  # fmt: skip

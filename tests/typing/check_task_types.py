@@ -24,6 +24,11 @@ def shout(text: str, *, times: int = 1) -> str:
     return text.upper() * times
 
 
+@app.task(process=True)
+def crunch(n: int) -> float:
+    return n / 3
+
+
 async def check() -> None:
     job = await add.enqueue(1, 2)
     assert_type(job, Job[int])
@@ -31,6 +36,7 @@ async def check() -> None:
     assert_type(await shout.enqueue("hi", times=2), Job[str])
     assert_type(await add.options(job_id="x", delay_s=1).enqueue(1, 2), Job[int])
     assert_type(add.call(1, 2), Call[int])
+    assert_type(await crunch.enqueue(9), Job[float])
     assert_type(add.call(1, 2).options(delay_s=1), Call[int])
     assert_type(add.options(queue="q").call(1, 2).options(job_id="y"), Call[int])
 

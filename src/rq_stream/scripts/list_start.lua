@@ -14,6 +14,7 @@
 -- Fails before writing anything if any max_attempts or result_ttl_s is not a valid integer.
 -- @include now
 -- @include finish
+-- @include worker_lost
 -- @include list_owned
 -- @include check
 local maxes, ttls = {}, {}
@@ -49,10 +50,7 @@ for i = 5, #ARGV, 4 do
       redis.call('HINCRBY', jk, 'ta', -1)
       redis.call('LREM', KEYS[1], -1, env)
       mine[env] = mine[env] - 1
-      bury(KEYS[2], jk, ARGV[2], id, env, 'WorkerLost',
-        'the job was started ' .. (a - 1) .. ' times and its worker died or lost it each time '
-        .. '(max_attempts=' .. max .. '; its last attempt ran alone in its worker); it may '
-        .. 'crash its worker (segfault, os._exit, OOM kill)',
+      bury(KEYS[2], jk, ARGV[2], id, env, 'WorkerLost', worker_lost_message(jk, a - 1, max),
         '', ARGV[1], now, ttl, ARGV[3])
       buried = buried + 1
       out[#out + 1] = -1

@@ -13,6 +13,7 @@
 -- Fails before writing anything if any max_attempts or result_ttl_s is not a valid integer.
 -- @include now
 -- @include finish
+-- @include worker_lost
 -- @include start
 -- @include check
 local max, ttl = {}, {}

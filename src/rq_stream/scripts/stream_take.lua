@@ -14,6 +14,7 @@
 -- Fails before reading or writing anything if a count, max_attempts or TTL is not an integer.
 -- @include now
 -- @include finish
+-- @include worker_lost
 -- @include start
 -- @include check
 -- Every number is checked before anything is written (XREADGROUP included).

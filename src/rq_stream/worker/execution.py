@@ -1,10 +1,13 @@
-"""Running one job: arguments, timeout, thread offload for plain functions, and what becomes of
-the attempt (completion, retry, dead letter, or hand-back when the worker stops)."""
+"""Running one job: arguments, timeout, thread offload for plain functions (a subprocess for
+``process=True``, see :mod:`.processes`), and what becomes of the attempt (completion, retry,
+dead letter, or hand-back when the worker stops)."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ from .. import codec, logs, ratelimit
 from ..backends.base import Completion, Delivery
 from ..errors import Retry, SerializationError
 from ..task import Task
+from . import processes
 from .channel import Channel, Outbox
 from .policy import ArgumentError, ResultNotSerializable, TaskTimeout, decide
 from .resilience import Outage
@@ -50,10 +54,18 @@ def _ms_since(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 3)
 
 
+class _LeaseLost(Exception):
+    """A process=True call was stopped because this worker no longer owns its job."""
+
+
 class Executor:
     def __init__(self, worker: Worker) -> None:
         self.w = worker
         self._limiter = anyio.CapacityLimiter(min(worker.concurrency, 200))
+        self._processes = anyio.CapacityLimiter(min(worker.concurrency, os.cpu_count() or 2))
+        self._refs: dict[str, processes.TaskRef] = {}
+        self._children: dict[tuple[str, int], anyio.CancelScope] = {}
+        """The running subprocess calls, by (job_id, attempt): killed when the lease is lost."""
         self._trace = False
         """Emit the per-job DEBUG events ("job started", "job succeeded"): decided once at
         start-up from the logger's level, so that at INFO no logger is called per job."""
@@ -100,6 +112,9 @@ class Executor:
             if self._trace:
                 self._log(task, d).debug("job succeeded", duration_ms=_ms_since(t0))
             return
+        except _LeaseLost:
+            self.w.release(d)  # not ours any more: nothing to write, the new owner runs it
+            return
         except SerializationError as exc:
             failure: Exception = ResultNotSerializable(f"the return value of {task.name!r}: {exc}")
         except Exception as exc:
@@ -132,11 +147,28 @@ class Executor:
         if task.is_async:
             fn: Callable[..., Awaitable[Any]] = task.fn
             return await fn(*args, **kwargs)
+        if task.settings.process:
+            return await self._call_in_process(task, args, kwargs)
         return await anyio.to_thread.run_sync(
             functools.partial(task.fn, *args, **kwargs),
             limiter=self._limiter,
             abandon_on_cancel=True,
         )
+
+    async def _call_in_process(self, task: Task[Any, Any], args: Any, kwargs: Any) -> Any:
+        ref = self._refs.get(task.name)
+        if ref is None:
+            ref = self._refs[task.name] = processes.reference(task.name, task.fn)
+        ctx = _current.get()
+        assert ctx is not None
+        key = (ctx.job_id, ctx.attempt)
+        with anyio.CancelScope() as scope:
+            self._children[key] = scope
+            try:
+                return await processes.run(ref, ctx, args, kwargs, self._processes)
+            finally:
+                del self._children[key]
+        raise _LeaseLost  # lease_lost() cancelled the scope: the subprocess was killed
 
     async def _failed(
         self, task: Task[Any, Any], d: Delivery, exc: Exception, duration_ms: float
@@ -158,6 +190,7 @@ class Executor:
         error = f"{decision.failure.exc_type}: {decision.failure.message}"
         if not owned:
             log.warning("job failed but was no longer owned by this worker", error=error)
+            await self.lease_lost(d.queue, [d])
         elif decision.retry:
             self.w.stats.retried += 1
             self.w.wake_delayed(d.queue)
@@ -174,6 +207,28 @@ class Executor:
             )
             log.error(event, error=error, exception=decision.failure.traceback)
         self.w.release(d)
+
+    async def lease_lost(self, queue: str, stale: list[Delivery]) -> None:
+        """Running jobs whose lease expired while this worker still ran them (it stalled: a
+        call holding the GIL or blocking the loop, or Redis out of reach longer than the
+        lease). They go on here (a thread cannot be stopped) but their outcome is refused by
+        the attempt fence; the job record counts the loss, so a WorkerLost dead letter says
+        the worker was alive. A ``process=True`` task's subprocess is killed (the new owner is
+        running the job; nothing is written for this attempt)."""
+        for d in stale:
+            scope = self._children.get((d.job_id, d.attempt))
+            if scope is not None:
+                scope.cancel()
+                self.w.log.warning(
+                    "killed the subprocess of a job whose lease was lost",
+                    job_id=d.job_id,
+                    queue=queue,
+                    attempt=d.attempt,
+                )
+        prefix = self.w.app.keys.queue(queue).job_prefix
+        with contextlib.suppress(*Outage.errors):
+            args = [x for d in stale for x in (d.job_id, d.attempt)]
+            await self.w.app.scripts.run("job_lost", (prefix,), args)
 
     async def hand_back(self, d: Delivery) -> None:
         """Return an unfinished job to its queue at once (never acked as done)."""

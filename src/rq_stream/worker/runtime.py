@@ -546,15 +546,16 @@ class Worker:
                 except outage.errors as exc:
                     await outage.failed(exc)
                     continue
-                for token in lost:
-                    d = held.get(token)
-                    if d is not None:
-                        self.log.warning(
-                            "lost the lease of a running job (another worker reclaimed it after "
-                            "this one stalled); its outcome here will not be acked",
-                            queue=q,
-                            job_id=d.job_id,
-                        )
+                stale = [d for token in lost if (d := held.get(token)) is not None]
+                for d in stale:
+                    self.log.warning(
+                        "lost the lease of a running job (another worker reclaimed it after "
+                        "this one stalled); its outcome here will not be acked",
+                        queue=q,
+                        job_id=d.job_id,
+                    )
+                if stale:
+                    await self._executor.lease_lost(q, stale)
 
     async def _heartbeat(self) -> None:
         """Keep this worker's ``info`` row fresh (one pipelined round trip every

@@ -19,7 +19,7 @@ local function replay(dead, job_prefix, ids, push)
           redis.call('PERSIST', jk)
           redis.call('HSET', jk, 's', 'queued', 'a', 0)
           redis.call('HINCRBY', jk, 'rp', 1)
-          redis.call('HDEL', jk, 'r', 'ft')
+          redis.call('HDEL', jk, 'r', 'ft', 'ls', 'la')
         end
         n = n + 1
       end

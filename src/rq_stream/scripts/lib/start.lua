@@ -5,7 +5,8 @@
 -- already without finishing (it crashed its workers: dead-lettered); -3 (unless `alone`) if
 -- this would be its last attempt and its previous one ended with its worker dying (the record
 -- still says running): nothing is changed, the worker runs it alone (lib/alone).
--- Needs lib/finish (bury). `h` is the job's HMGET s a ta fs, when the caller has read it.
+-- Needs lib/finish (bury) and lib/worker_lost. `h` is the job's HMGET s a ta fs, when the caller
+-- has read it.
 local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, id, max, ttl, now, h,
                            alone)
   h = h or redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
@@ -35,10 +36,7 @@ local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, 
   end
   if redis.call('XACK', stream, group, eid) == 1 then
     redis.call('XDEL', stream, eid)
-    bury(dead, jk, chan, id, env, 'WorkerLost',
-      'the job was started ' .. (a - 1) .. ' times and its worker died or lost it each time '
-      .. '(max_attempts=' .. max .. '; its last attempt ran alone in its worker); it may '
-      .. 'crash its worker (segfault, os._exit, OOM kill)',
+    bury(dead, jk, chan, id, env, 'WorkerLost', worker_lost_message(jk, a - 1, max),
       '', consumer, now, ttl, queue)
   end
   return -1
