@@ -4,7 +4,7 @@
 -- enqueue; its delivery came from the old master); -1 if it was started max_attempts times
 -- already without finishing (it crashed its workers: dead-lettered); -3 (unless `alone`) if
 -- this would be its last attempt and its previous one ended with its worker dying (the record
--- still says running): nothing is changed, the worker runs it alone (lib/alone).
+-- still says running): nothing is changed, the worker runs it alone (Worker._isolation_loop).
 -- Needs lib/finish (bury) and lib/worker_lost. `h` is the job's HMGET s a ta fs, when the caller
 -- has read it.
 local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, id, max, ttl, now, h,
