@@ -6,15 +6,14 @@
 -- KEYS[3] job key prefix    (hash per job)
 -- ARGV    groups of 3: job_id, attempt, envelope (oldest first: it is pushed last, taken first)
 -- Returns the number of jobs handed back.
+-- @include uncount
 local n = 0
 for i = #ARGV - 2, 1, -3 do
   local id, attempt, env = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local jk = KEYS[3] .. id
   if redis.call('HGET', jk, 'a') == attempt and redis.call('LREM', KEYS[1], -1, env) == 1 then
     redis.call('RPUSH', KEYS[2], env)
-    redis.call('HINCRBY', jk, 'a', -1)
-    redis.call('HINCRBY', jk, 'ta', -1)
-    redis.call('HSET', jk, 's', 'queued')
+    uncount(jk)
     n = n + 1
   end
 end

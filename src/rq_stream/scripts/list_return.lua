@@ -6,20 +6,13 @@
 -- KEYS[3] job key prefix    (hash per job)
 -- ARGV[1] consumer, ARGV[2..] groups of 2: envelope, job id ('' when it has none)
 -- Returns the number of jobs returned.
+-- @include uncount
 local n = 0
 for i = 2, #ARGV, 2 do
   local env, id = ARGV[i], ARGV[i + 1]
   if redis.call('LREM', KEYS[1], -1, env) == 1 then
     redis.call('RPUSH', KEYS[2], env)
-    if id ~= '' then
-      local jk = KEYS[3] .. id
-      local h = redis.call('HMGET', jk, 's', 'w')
-      if h[1] == 'running' and h[2] == ARGV[1] then
-        redis.call('HINCRBY', jk, 'a', -1)
-        redis.call('HINCRBY', jk, 'ta', -1)
-        redis.call('HSET', jk, 's', 'queued')
-      end
-    end
+    if id ~= '' then uncount_if_mine(KEYS[3] .. id, ARGV[1]) end
     n = n + 1
   end
 end

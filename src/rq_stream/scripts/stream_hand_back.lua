@@ -4,6 +4,7 @@
 -- KEYS[2] job key prefix    (hash per job)
 -- ARGV[1] group, then groups of 4: entry_id, job_id, attempt, envelope
 -- Returns the number of jobs handed back.
+-- @include uncount
 local n = 0
 for i = 2, #ARGV, 4 do
   local eid, id, attempt, env = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -11,9 +12,7 @@ for i = 2, #ARGV, 4 do
   if redis.call('HGET', jk, 'a') == attempt and redis.call('XACK', KEYS[1], ARGV[1], eid) == 1 then
     redis.call('XDEL', KEYS[1], eid)
     redis.call('XADD', KEYS[1], '*', 'j', id, 'd', env)
-    redis.call('HINCRBY', jk, 'a', -1)
-    redis.call('HINCRBY', jk, 'ta', -1)
-    redis.call('HSET', jk, 's', 'queued')
+    uncount(jk)
     n = n + 1
   end
 end

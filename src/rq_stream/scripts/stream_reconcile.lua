@@ -5,6 +5,7 @@
 -- KEYS[2] job key prefix    (hash per job)
 -- ARGV[1] group, ARGV[2] consumer, ARGV[3..] entry ids the worker still answers for
 -- Returns the number of entries returned.
+-- @include uncount
 local known = {}
 for i = 3, #ARGV do known[ARGV[i]] = true end
 local n = 0
@@ -24,15 +25,7 @@ while true do
         end
         redis.call('XDEL', KEYS[1], eid)
         redis.call('XADD', KEYS[1], '*', unpack(f))
-        if id then
-          local jk = KEYS[2] .. id
-          local h = redis.call('HMGET', jk, 's', 'w')
-          if h[1] == 'running' and h[2] == ARGV[2] then
-            redis.call('HINCRBY', jk, 'a', -1)
-            redis.call('HINCRBY', jk, 'ta', -1)
-            redis.call('HSET', jk, 's', 'queued')
-          end
-        end
+        if id then uncount_if_mine(KEYS[2] .. id, ARGV[2]) end
         n = n + 1
       end
     end

@@ -546,7 +546,8 @@ class Worker:
                 except outage.errors as exc:
                     await outage.failed(exc)
                     continue
-                stale = [d for token in lost if (d := held.get(token)) is not None]
+                # A job not started yet (waiting to run alone) has no attempt of its own to lose.
+                stale = [d for t in lost if (d := held.get(t)) is not None and d.started]
                 for d in stale:
                     self.log.warning(
                         "lost the lease of a running job (another worker reclaimed it after "
