@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_return: put back jobs found in this consumer's processing list that the worker never
 -- received (a blocking move whose reply was lost). They go to the right end of the backlog.
 -- KEYS[1] proc     (list)   this consumer's processing list

@@ -163,8 +163,16 @@ class Worker:
         await self.app.connect()
         await connection.warn_unless_noeviction(self.app.redis)
         for q, backend in self.backends.items():
-            await backend.prepare(q)
-            await self.app.redis.sadd(self.app.keys.queues, q)
+            # Retried like any outage: e.g. at maxmemory a stream's group cannot be created.
+            outage = Outage("preparing the queue", queue=q)
+            while not self.stopping:
+                try:
+                    await backend.prepare(q)
+                    await self.app.scripts.run("queue_register", (self.app.keys.queues,), [q])
+                    break
+                except outage.errors as exc:
+                    await outage.failed(exc)
+            outage.recovered()
         self.log.info(
             "worker started",
             queues=self.queues,
@@ -429,11 +437,11 @@ class Worker:
             }
             try:
                 now_ms = int(time.time() * 1000)
-                async with self.app.redis.pipeline(transaction=False) as p:
-                    p.set(keys.worker(self.name), codec.dumps(info), px=ttl_ms)
-                    p.zadd(keys.workers, {self.name: now_ms})
-                    p.zremrangebyscore(keys.workers, "-inf", now_ms - 24 * 3600 * 1000)
-                    await p.execute()
+                # Scripts flagged allow-oom: a worker draining a full Redis keeps beating.
+                beat = (codec.dumps(info), ttl_ms)
+                await self.app.scripts.run("worker_heartbeat", (keys.worker(self.name),), beat)
+                seen = (self.name, now_ms, now_ms - 24 * 3600 * 1000)
+                await self.app.scripts.run("worker_seen", (keys.workers,), seen)
                 for q, backend in self.backends.items():
                     await backend.heartbeat([q], ttl_ms)
                 outage.recovered()
