@@ -441,16 +441,11 @@ class ListsBackend:
         """In flight: the processing lists of the consumers in the set (live or not yet reaped)."""
         k = self._q(queue)
         names = sorted(_s(m) for m in await self._r.smembers(k.consumers))
-        async with self._r.pipeline(transaction=True) as p:
-            p.llen(k.pending)
-            p.zcard(k.delayed)
-            p.xlen(k.dead)
-            for name in names:
-                p.llen(k.processing(name))
-            backlog, delayed, dead, *procs = await p.execute()
+        keys = [k.pending, k.delayed, k.dead, *(k.processing(name) for name in names)]
+        backlog, delayed, dead, in_flight = await self._scripts.run("list_counts", keys, [])
         return QueueCounts(
             backlog=int(backlog),
-            in_flight=sum(int(n) for n in procs),
+            in_flight=int(in_flight),
             delayed=int(delayed),
             dead=int(dead),
             extra={"consumers": len(names)},

@@ -67,7 +67,12 @@ def script(name: str, legacy: bool = False) -> LeanScript:
 def refuses_flags(exc: BaseException) -> bool:
     """Redis < 7.0 compiling a script's ``#!lua flags=...`` line as Lua ("Error compiling
     script (new function): user_script:1: unexpected symbol near '#'")."""
-    return isinstance(exc, rex.ResponseError) and "Error compiling script" in str(exc)
+    text = str(exc)
+    return (
+        isinstance(exc, rex.ResponseError)
+        and "Error compiling script" in text
+        and ("near '#'" in text)
+    )
 
 
 class ScriptRunner(Protocol):
