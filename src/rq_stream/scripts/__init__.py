@@ -68,11 +68,7 @@ def refuses_flags(exc: BaseException) -> bool:
     """Redis < 7.0 compiling a script's ``#!lua flags=...`` line as Lua ("Error compiling
     script (new function): user_script:1: unexpected symbol near '#'")."""
     text = str(exc)
-    return (
-        isinstance(exc, rex.ResponseError)
-        and "Error compiling script" in text
-        and ("near '#'" in text)
-    )
+    return isinstance(exc, rex.ResponseError) and "Error compiling" in text and "near '#'" in text
 
 
 class ScriptRunner(Protocol):
