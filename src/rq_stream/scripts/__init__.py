@@ -164,11 +164,20 @@ class Scripts:
         """The server cannot read ``#!lua`` flag lines (Redis < 7.0): scripts run without."""
 
     async def run(
-        self, name: str, keys: Sequence[str], args: Sequence[Any], *, durable: bool = False
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        *,
+        durable: bool = False,
+        retries: int | None = None,
     ) -> Any:
+        """``retries``: resend after a lost connection this many times (default: the
+        instance's); 0 for a caller that rides outages out itself and logs them."""
         lua = script(name, self._legacy)
+        tries = self._retries if retries is None else retries
         try:
-            return await self._run(lua, keys, args, durable)
+            return await self._run(lua, keys, args, durable, tries)
         except rex.ResponseError as exc:
             if self._legacy or not lua.source.startswith(b"#!") or not refuses_flags(exc):
                 raise
@@ -178,18 +187,18 @@ class Scripts:
                 "allow-oom, so workers cannot drain a Redis that reached maxmemory",
                 error=str(exc),
             )
-            return await self._run(script(name, True), keys, args, durable)
+            return await self._run(script(name, True), keys, args, durable, tries)
 
     async def _run(
-        self, lua: LeanScript, keys: Sequence[str], args: Sequence[Any], durable: bool
+        self, lua: LeanScript, keys: Sequence[str], args: Sequence[Any], durable: bool, tries: int
     ) -> Any:
-        for attempt in range(self._retries + 1):
+        for attempt in range(tries + 1):
             try:
                 if durable and self._wait_replicas > 0:
                     return await self._run_replicated(lua, keys, args)
                 return await self._runner.evalsha(lua, keys, args)
             except _RETRYABLE:
-                if attempt == self._retries:
+                if attempt == tries:
                     raise
                 await asyncio.sleep(min(1.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
         raise AssertionError("unreachable")

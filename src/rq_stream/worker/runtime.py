@@ -437,11 +437,12 @@ class Worker:
             }
             try:
                 now_ms = int(time.time() * 1000)
-                # Scripts flagged allow-oom: a worker draining a full Redis keeps beating.
-                beat = (codec.dumps(info), ttl_ms)
-                await self.app.scripts.run("worker_heartbeat", (keys.worker(self.name),), beat)
+                # Scripts flagged allow-oom: a worker draining a full Redis keeps beating. Not
+                # resent by the script runner: this loop backs off and logs an outage itself.
+                run, beat = self.app.scripts.run, (codec.dumps(info), ttl_ms)
+                await run("worker_heartbeat", (keys.worker(self.name),), beat, retries=0)
                 seen = (self.name, now_ms, now_ms - 24 * 3600 * 1000)
-                await self.app.scripts.run("worker_seen", (keys.workers,), seen)
+                await run("worker_seen", (keys.workers,), seen, retries=0)
                 for q, backend in self.backends.items():
                     await backend.heartbeat([q], ttl_ms)
                 outage.recovered()
