@@ -125,10 +125,15 @@ async def gather(app: RqStream) -> Snapshot:
 async def memory_info(app: RqStream) -> MemoryInfo | None:
     """From ``INFO memory`` (None when the server does not tell)."""
     try:
-        reply: dict[str, Any] = await app.redis.info("memory")
+        if app.topology.kind == "cluster":  # every master answers, as {node: {...}}
+            reply: dict[str, Any] = await app.redis.execute_command(
+                "INFO", "memory", target_nodes="primaries"
+            )
+        else:
+            reply = await app.redis.info("memory")
     except rex.ResponseError:
         return None
-    # A Cluster client answers per node ({node: {...}}): show the fullest one.
+    # On a Cluster, show the fullest master.
     nodes = (
         [reply] if "used_memory" in reply else [v for v in reply.values() if isinstance(v, dict)]
     )
