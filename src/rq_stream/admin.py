@@ -78,6 +78,27 @@ class WorkerInfo:
     """Jobs fetched and started in Redis, waiting in the worker for a free executor."""
 
 
+HIGH_MEMORY = 0.9
+"""From this share of ``maxmemory`` on, ``info`` warns that Redis is filling up."""
+FULL_MEMORY = 0.99
+"""From this share on, Redis is taken to be at its limit (it refuses writes a little before
+``used_memory`` reaches ``maxmemory``: the command being run counts too)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryInfo:
+    """Redis memory against its limit (on a Cluster: the fullest master)."""
+
+    used_bytes: int
+    max_bytes: int
+    """``maxmemory``; 0: no limit."""
+    policy: str
+    used_ratio: float | None
+    """``used_bytes / max_bytes``; None without a limit."""
+    pressure: str
+    """"ok", "high" (from 90 %) or "full" (from 99 %: producers get RedisOutOfMemory)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     url: str
@@ -85,6 +106,7 @@ class Snapshot:
     at: datetime
     queues: list[QueueInfo]
     workers: list[WorkerInfo]
+    memory: MemoryInfo | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -102,7 +124,38 @@ async def gather(app: RqStream) -> Snapshot:
     workers = await live_workers(app, now_ms)
     queues = [await queue_info(app, q, workers, now_ms) for q in sorted(names)]
     at = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc)
-    return Snapshot(describe(app.url), app.prefix, at, queues, workers)
+    memory = await memory_info(app)
+    return Snapshot(describe(app.url), app.prefix, at, queues, workers, memory)
+
+
+async def memory_info(app: RqStream) -> MemoryInfo | None:
+    """From ``INFO memory`` (None when the server does not tell)."""
+    try:
+        if app.topology.kind == "cluster":  # every master answers, as {node: {...}}
+            reply: dict[str, Any] = await app.redis.execute_command(
+                "INFO", "memory", target_nodes="primaries"
+            )
+        else:
+            reply = await app.redis.info("memory")
+    except rex.ResponseError:
+        return None
+    # On a Cluster, show the fullest master.
+    nodes = (
+        [reply] if "used_memory" in reply else [v for v in reply.values() if isinstance(v, dict)]
+    )
+    found = [memory_of(n) for n in nodes if "used_memory" in n]
+    return max(found, key=lambda m: m.used_ratio or 0.0, default=None)
+
+
+def memory_of(info: dict[str, Any]) -> MemoryInfo:
+    used, limit = int(info["used_memory"]), int(info.get("maxmemory", 0))
+    ratio = used / limit if limit else None
+    pressure = "ok"
+    if ratio is not None and ratio >= FULL_MEMORY:
+        pressure = "full"
+    elif ratio is not None and ratio >= HIGH_MEMORY:
+        pressure = "high"
+    return MemoryInfo(used, limit, str(info.get("maxmemory_policy", "?")), ratio, pressure)
 
 
 async def declare_found_queues(app: RqStream) -> None:
@@ -260,6 +313,40 @@ def worker_rows(snapshot: Snapshot) -> list[list[str]]:
     ]
 
 
+def memory_lines(memory: MemoryInfo | None) -> list[str]:
+    """The memory line, and a warning line when Redis is near or at ``maxmemory``."""
+    if memory is None:
+        return []
+    used = _bytes(memory.used_bytes)
+    if not memory.max_bytes or memory.used_ratio is None:
+        return [f"memory: {used} used, no maxmemory set (policy {memory.policy})"]
+    lines = [
+        f"memory: {used} used of {_bytes(memory.max_bytes)} maxmemory "
+        f"({memory.used_ratio:.0%}), policy {memory.policy}"
+    ]
+    if memory.pressure == "full":
+        lines.append(
+            "WARNING: Redis is at maxmemory: new jobs are refused (RedisOutOfMemory) until the "
+            "workers drain the queues or maxmemory is raised"
+        )
+    elif memory.pressure == "high":
+        lines.append(
+            f"WARNING: Redis memory is at {memory.used_ratio:.0%} of maxmemory: at the limit "
+            "new jobs are refused (RedisOutOfMemory)"
+        )
+    return lines
+
+
+def _bytes(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    if n < 1024**3:
+        return f"{n / 1024**2:.1f} MiB"
+    return f"{n / 1024**3:.2f} GiB"
+
+
 def _duration(seconds: float) -> str:
     s = int(seconds)
     if s < 60:
@@ -302,6 +389,8 @@ def render_plain(snapshot: Snapshot) -> str:
     parts += ["", f"{len(snapshot.workers)} worker(s) alive"]
     if snapshot.workers:
         parts.append(plain_table(WORKER_COLUMNS, worker_rows(snapshot)))
+    if snapshot.memory is not None:
+        parts += ["", *memory_lines(snapshot.memory)]
     return "\n".join(parts)
 
 
@@ -309,6 +398,7 @@ def render_rich(snapshot: Snapshot) -> RenderableType:
     from rich import box
     from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     def table(heading: str, columns: Sequence[str], left: set[int]) -> Table:
         t = Table(title=heading, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -320,9 +410,13 @@ def render_rich(snapshot: Snapshot) -> RenderableType:
     for row in queue_rows(snapshot):
         queues.add_row(*row)
     heading = f"{len(snapshot.workers)} worker(s) alive"
+    memory = [
+        Text(line, style="bold red" if line.startswith("WARNING") else "")
+        for line in memory_lines(snapshot.memory)
+    ]
     if not snapshot.workers:
-        return Group(queues, heading)
+        return Group(queues, heading, *memory)
     workers = table(heading, WORKER_COLUMNS, {0, 2})
     for row in worker_rows(snapshot):
         workers.add_row(*row)
-    return Group(queues, workers)
+    return Group(queues, workers, *memory)

@@ -36,11 +36,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import anyio
 import structlog
 from redis import exceptions as rex
 from redis.asyncio import Redis
 
 from .. import codec
+from ..connection import is_out_of_memory
 from ..keys import AppKeys, QueueKeys
 from ..scripts import Scripts
 from .base import (
@@ -60,6 +62,8 @@ DEFAULT_TTL_MS = 15_000
 """Heartbeat TTL until the runtime's first ``heartbeat`` call (3 x its default 5 s)."""
 DEFAULT_LEASE_MS = 30_000
 """Lease assumed until the runtime's first ``reclaim`` call tells the real one."""
+OOM_POLL_MS = 200
+"""At maxmemory (no BLMOVE), how long a fetch waits before looking at an empty backlog again."""
 
 
 def _s(value: bytes | str) -> str:
@@ -180,7 +184,12 @@ class ListsBackend:
         blmove = await self.uses_blmove()
         if self._beat_due(queue):
             await self._beat(queue)
-        first = await self._move_blocking(queue, block_ms, blmove)
+        try:
+            first = await self._move_blocking(queue, block_ms, blmove)
+        except rex.ResponseError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            return await self._take_at_maxmemory(queue, count, blmove, block_ms)
         if first is None:
             return []
         raws: list[bytes] = [first]
@@ -210,6 +219,22 @@ class ListsBackend:
             seconds = max(1, math.ceil(wait_ms / 1000))
             reply = await self._blocking.execute_command("BRPOPLPUSH", src, dst, seconds)
         return reply if isinstance(reply, bytes) else None
+
+    async def _take_at_maxmemory(
+        self, queue: str, count: int, blmove: bool, block_ms: int
+    ) -> list[Delivery]:
+        """Redis refuses BLMOVE at maxmemory (it could grow a list); ``list_take`` runs there
+        (allow-oom) but does not block, so an empty backlog is polled with a short sleep."""
+        k = self._q(queue)
+        keys = (k.pending, self._proc(queue), k.consumers, k.heartbeat(self.consumer))
+        args = [count, int(blmove), self.consumer, self._ttl(queue)]
+        raws: list[bytes] = await self._scripts.run("list_take", keys, args)
+        self._beat_at[queue] = time.monotonic()
+        if not raws:
+            await anyio.sleep(min(block_ms, OOM_POLL_MS) / 1000)
+            return []
+        self._track(queue, raws)
+        return [self._delivery(queue, raw) for raw in raws]
 
     def _delivery(self, queue: str, raw: bytes) -> Delivery:
         job_id = codec.peek_job_id(raw) or "?"
@@ -444,16 +469,11 @@ class ListsBackend:
         """In flight: the processing lists of the consumers in the set (live or not yet reaped)."""
         k = self._q(queue)
         names = sorted(_s(m) for m in await self._r.smembers(k.consumers))
-        async with self._r.pipeline(transaction=True) as p:
-            p.llen(k.pending)
-            p.zcard(k.delayed)
-            p.xlen(k.dead)
-            for name in names:
-                p.llen(k.processing(name))
-            backlog, delayed, dead, *procs = await p.execute()
+        keys = [k.pending, k.delayed, k.dead, *(k.processing(name) for name in names)]
+        backlog, delayed, dead, in_flight = await self._scripts.run("list_counts", keys, [])
         return QueueCounts(
             backlog=int(backlog),
-            in_flight=sum(int(n) for n in procs),
+            in_flight=int(in_flight),
             delayed=int(delayed),
             dead=int(dead),
             extra={"consumers": len(names)},

@@ -10,6 +10,7 @@ from redis import exceptions as rex
 from redis.asyncio import Redis
 
 from .. import codec
+from ..connection import is_out_of_memory
 from ..keys import GROUP, AppKeys, QueueKeys
 from ..scripts import Scripts
 from .base import (
@@ -70,9 +71,20 @@ class StreamsBackend:
         try:
             await self._r.xgroup_create(k.stream, GROUP, id="0", mkstream=True)
         except rex.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
+            # At maxmemory XGROUP CREATE is refused even when the group exists (then all is
+            # well); when it does not, the error goes up and the worker retries with backoff.
+            if "BUSYGROUP" not in str(exc) and not (
+                is_out_of_memory(exc) and await self._group_exists(k.stream)
+            ):
                 raise
         self._prepared.add(queue)
+
+    async def _group_exists(self, stream: str) -> bool:
+        try:
+            groups = await self._r.xinfo_groups(stream)
+        except rex.ResponseError:  # no such key
+            return False
+        return any(_s(g["name"]) == GROUP for g in groups)
 
     async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool | str]:
         k = self._q(queue)

@@ -6,6 +6,13 @@ operation stays one self-contained script on the server. Scripts are sent as EVA
 on NOSCRIPT (after a restart or a failover). A call that loses its connection is retried a few
 times with jittered backoff: every script is idempotent or fenced (enqueue by job id, finishing
 by XACK and the attempt counter), so a re-sent script acts once.
+
+Scripts that move or finish work already in Redis (a worker taking, starting, completing,
+retrying, handing back jobs, beating...) open with ``#!lua flags=allow-oom``: Redis 7 runs them
+at ``maxmemory`` (``noeviction``), so a full Redis is drained by its workers instead of stalling
+them; enqueue scripts carry no flag, so producers are refused (``RedisOutOfMemory``). Redis
+before 7.0 cannot compile the flag line: on that error, :class:`Scripts` drops it from every
+script it runs from then on (the legacy behaviour: a worker may stall at maxmemory).
 """
 
 from __future__ import annotations
@@ -18,12 +25,16 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any, Protocol
 
+import structlog
 from redis import exceptions as rex
 from redis.asyncio import Redis
 
 from ..errors import IncompleteInstallation, ReplicationTimeout
 from ..lean import LeanClient, LeanScript
 
+log = structlog.get_logger("rq_stream.scripts")
+
+_SHEBANG = "#!lua"
 _INCLUDE = re.compile(r"^-- @include (\w+)$", re.MULTILINE)
 _RETRYABLE = (
     rex.ConnectionError,
@@ -59,8 +70,19 @@ def _read(*parts: str) -> str:
 
 
 @functools.cache
-def script(name: str) -> LeanScript:
-    return LeanScript(source(name))
+def script(name: str, legacy: bool = False) -> LeanScript:
+    """The script ``name``; ``legacy``: without its ``#!lua`` flag line (Redis < 7.0)."""
+    text = source(name)
+    if legacy and text.startswith(_SHEBANG):
+        text = text.split("\n", 1)[1]
+    return LeanScript(text)
+
+
+def refuses_flags(exc: BaseException) -> bool:
+    """Redis < 7.0 compiling a script's ``#!lua flags=...`` line as Lua ("Error compiling
+    script (new function): user_script:1: unexpected symbol near '#'")."""
+    text = str(exc)
+    return isinstance(exc, rex.ResponseError) and "Error compiling" in text and "near '#'" in text
 
 
 class ScriptRunner(Protocol):
@@ -152,18 +174,45 @@ class Scripts:
         self._retries = retries
         self._wait_replicas = wait_replicas
         self._wait_timeout_ms = wait_timeout_ms
+        self._legacy = False
+        """The server cannot read ``#!lua`` flag lines (Redis < 7.0): scripts run without."""
 
     async def run(
-        self, name: str, keys: Sequence[str], args: Sequence[Any], *, durable: bool = False
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        *,
+        durable: bool = False,
+        retries: int | None = None,
     ) -> Any:
-        lua = script(name)
-        for attempt in range(self._retries + 1):
+        """``retries``: resend after a lost connection this many times (default: the
+        instance's); 0 for a caller that rides outages out itself and logs them."""
+        lua = script(name, self._legacy)
+        tries = self._retries if retries is None else retries
+        try:
+            return await self._run(lua, keys, args, durable, tries)
+        except rex.ResponseError as exc:
+            if self._legacy or not lua.source.startswith(b"#!") or not refuses_flags(exc):
+                raise
+            self._legacy = True
+            log.warning(
+                "this Redis (< 7.0) cannot read script flags: running the scripts without "
+                "allow-oom, so workers cannot drain a Redis that reached maxmemory",
+                error=str(exc),
+            )
+            return await self._run(script(name, True), keys, args, durable, tries)
+
+    async def _run(
+        self, lua: LeanScript, keys: Sequence[str], args: Sequence[Any], durable: bool, tries: int
+    ) -> Any:
+        for attempt in range(tries + 1):
             try:
                 if durable and self._wait_replicas > 0:
                     return await self._run_replicated(lua, keys, args)
                 return await self._runner.evalsha(lua, keys, args)
             except _RETRYABLE:
-                if attempt == self._retries:
+                if attempt == tries:
                     raise
                 await asyncio.sleep(min(1.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
         raise AssertionError("unreachable")

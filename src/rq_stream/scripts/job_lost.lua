@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- job_lost: a live worker found it no longer owns running jobs (their lease expired while it
 -- still ran them); count it on each job so a later WorkerLost dead letter can say so.
 -- KEYS[1] job key prefix   (hash per job)

@@ -1,4 +1,6 @@
--- job_watch: mark a job as awaited, then read its outcome, in one step.
+#!lua flags=allow-oom
+-- job_watch: mark a job as awaited, then read its outcome, in one step. Allowed at maxmemory
+-- (one small field on an existing record), so results can be awaited while workers drain Redis.
 -- A waiter calls it after its subscription to the job's channel is confirmed. The scripts that
 -- complete a job publish its result only when it is awaited ('wt' set), so jobs nobody waits
 -- for cost no PUBLISH; a job completed before the mark is seen here in the record instead.

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_complete: remove finished jobs from the processing list and store their results, in one
 -- batch.
 -- KEYS[1] proc     (list)   this consumer's processing list

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_dead_letter: remove a job from the processing list and move it to the dead-letter stream
 -- with its error.
 -- KEYS[1] proc     (list)   this consumer's processing list

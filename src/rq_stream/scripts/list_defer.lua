@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_defer: put a started job back into the delayed set without counting the attempt (its
 -- rate limit is reached: it did not run, it must wait).
 -- KEYS[1] proc     (list)   this consumer's processing list

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_hand_back: give unfinished jobs back to the queue at once (graceful shutdown). They go
 -- to the right end of the backlog, so they are the next jobs taken. The interrupted attempt is
 -- not counted: the job did not fail, its worker stopped.

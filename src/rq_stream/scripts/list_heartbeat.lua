@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_heartbeat: a lists-backend consumer says it is alive (and may own a processing list).
 -- KEYS[1] consumers  (set)    consumers that may own a processing list of this queue
 -- KEYS[2] heartbeat  (string) this consumer's last beat (server ms), with a TTL

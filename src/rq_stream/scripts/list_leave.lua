@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_leave: a consumer stops. It leaves the consumer set only when its processing list is
 -- empty; otherwise its heartbeat is dropped so that the next reaper returns what is left.
 -- KEYS[1] proc       (list)   the consumer's processing list

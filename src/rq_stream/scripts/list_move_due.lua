@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_move_due: move delayed jobs that are due onto the backlog list, in a bounded batch.
 -- Safe to run from any number of workers at once: a member moves only if ZREM removed it.
 -- KEYS[1] delayed  (zset)   job ids scored by due time in ms

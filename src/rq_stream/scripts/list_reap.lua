@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_reap: return the jobs of one dead consumer to the queue. Any worker may run it at any
 -- time, concurrently with others: the liveness check and the move are one atomic step.
 -- A consumer is dead when its heartbeat key has expired, or its last beat is older than the

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_renew: beat for this consumer and check that running jobs are still its own.
 -- KEYS[1] proc       (list)   this consumer's processing list
 -- KEYS[2] job key prefix      (hash per job)

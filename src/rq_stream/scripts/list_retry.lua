@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_retry: end a failed attempt and schedule the job again, in one step.
 -- KEYS[1] proc     (list)   this consumer's processing list
 -- KEYS[2] pending  (list)   the queue's backlog

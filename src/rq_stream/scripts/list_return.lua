@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_return: put back jobs found in this consumer's processing list that the worker never
 -- received or started (a move or start whose reply was lost, or cut off by a stop). They go
 -- to the right end of the backlog. An attempt this consumer counted is not charged.

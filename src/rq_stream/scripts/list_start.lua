@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_start: count an attempt for each taken job, atomically, before it runs.
 -- KEYS[1] proc     (list)   this consumer's processing list
 -- KEYS[2] dead     (stream) dead letters

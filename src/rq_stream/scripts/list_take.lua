@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- list_take: after a blocking move delivered one job, take up to N more without blocking, and
 -- mark this consumer alive (so a reaper knows whose processing list the jobs are in).
 -- KEYS[1] pending    (list)   the queue's backlog

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- stream_complete: ack finished jobs and store their results, in one batch.
 -- KEYS[1] stream   (stream) the queue's backlog
 -- KEYS[2] job key prefix    (hash per job)

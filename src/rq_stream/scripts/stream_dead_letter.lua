@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- stream_dead_letter: ack an entry and move it to the dead-letter stream with its error.
 -- KEYS[1] stream   (stream) the queue's backlog
 -- KEYS[2] dead     (stream) dead letters

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- stream_defer: put a started job back into the delayed set without counting the attempt
 -- (its rate limit is reached: it did not run, it must wait).
 -- KEYS[1] stream   (stream) the queue's backlog

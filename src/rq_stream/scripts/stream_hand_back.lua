@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- stream_hand_back: give unfinished jobs back to the queue at once (graceful shutdown).
 -- The interrupted attempt is not counted: the job did not fail, its worker stopped.
 -- KEYS[1] stream   (stream) the queue's backlog

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- stream_prune_consumer: forget a dead consumer of the group, only if it holds nothing.
 -- XGROUP DELCONSUMER throws a consumer's pending entries away for good, so the check that its
 -- pending list is empty and the delete happen in one step.

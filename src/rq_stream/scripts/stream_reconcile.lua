@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- stream_reconcile: at a stop, return to the queue every entry pending for this consumer that
 -- the worker never received or started (a read, take or start whose reply was cut off), so
 -- none waits for the lease. An attempt this consumer counted is not charged (it never ran).

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- stream_renew: reset the idle time of entries this consumer still owns (lease renewal).
 -- KEYS[1] stream   (stream) the queue's backlog
 -- ARGV[1] group, ARGV[2] consumer, ARGV[3..] entry ids

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- stream_retry: ack a failed attempt and schedule the job again, in one step.
 -- KEYS[1] stream   (stream) the queue's backlog
 -- KEYS[2] delayed  (zset)   job ids scored by due time in ms

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- stream_start: count an attempt for each delivered entry, atomically, before it runs.
 -- KEYS[1] stream   (stream) the queue's backlog
 -- KEYS[2] dead     (stream) dead letters

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- stream_take: read up to COUNT new entries without blocking and start them, in one step (the
 -- worker's busy path: one round trip per batch instead of a read and then a start).
 -- KEYS[1] stream   (stream) the queue's backlog

@@ -189,8 +189,16 @@ class Worker:
         await self.app.connect()
         await connection.warn_unless_noeviction(self.app.redis)
         for q, backend in self.backends.items():
-            await backend.prepare(q)
-            await self.app.redis.sadd(self.app.keys.queues, q)
+            # Retried like any outage: e.g. at maxmemory a stream's group cannot be created.
+            outage = Outage("preparing the queue", queue=q)
+            while not self.stopping:
+                try:
+                    await backend.prepare(q)
+                    await self.app.scripts.run("queue_register", (self.app.keys.queues,), [q])
+                    break
+                except outage.errors as exc:
+                    await outage.failed(exc)
+            outage.recovered()
         self.log.info(
             "worker started",
             queues=self.queues,
@@ -559,7 +567,7 @@ class Worker:
                     await self._executor.lease_lost(q, stale)
 
     async def _heartbeat(self) -> None:
-        """Keep this worker's ``info`` row fresh (one pipelined round trip every
+        """Keep this worker's ``info`` row fresh (two allow-oom scripts every
         ``INFO_EVERY_S`` at most) and beat the backends every ``heartbeat_s`` (their liveness
         TTL stays ``3 x heartbeat_s``, so fresher rows do not make a stalled worker look dead
         sooner)."""
@@ -587,11 +595,12 @@ class Worker:
             }
             try:
                 now_ms = int(time.time() * 1000)
-                async with self.app.redis.pipeline(transaction=False) as p:
-                    p.set(keys.worker(self.name), codec.dumps(info), px=ttl_ms)
-                    p.zadd(keys.workers, {self.name: now_ms})
-                    p.zremrangebyscore(keys.workers, "-inf", now_ms - 24 * 3600 * 1000)
-                    await p.execute()
+                # Scripts flagged allow-oom: a worker draining a full Redis keeps beating. Not
+                # resent by the script runner: this loop backs off and logs an outage itself.
+                run, beat = self.app.scripts.run, (codec.dumps(info), ttl_ms)
+                await run("worker_heartbeat", (keys.worker(self.name),), beat, retries=0)
+                seen = (self.name, now_ms, now_ms - 24 * 3600 * 1000)
+                await run("worker_seen", (keys.workers,), seen, retries=0)
                 if time.monotonic() >= next_beat:
                     for q, backend in self.backends.items():
                         await backend.heartbeat([q], ttl_ms)
