@@ -156,27 +156,31 @@ class Worker:
         jobs: Channel[Delivery] = Channel()
         done: Outbox[Completion] = Outbox()
         completer = Completer(self.backends, self._release_completed, self.name)
-        async with anyio.create_task_group() as outer:
-            if self.handle_signals:  # before anything else: a SIGTERM during start-up is graceful
-                await outer.start(self._watch_signals, outer.cancel_scope)
-            await self._start_up()
-            outer.start_soon(self._heartbeat)
-            outer.start_soon(self._renew)
-            async with anyio.create_task_group() as finishing:
-                finishing.start_soon(completer.run, done)
-                try:
-                    async with anyio.create_task_group() as executors:
-                        outer.start_soon(self._grace_timer, executors.cancel_scope)
-                        for _ in range(self.concurrency):
-                            executors.start_soon(self._executor.loop, jobs, done)
-                        await self._intake(jobs)
-                finally:
-                    # Grace over (or forced exit): what no executor started goes back at once.
-                    for d in jobs.drain():
-                        await self._executor.hand_back(d)
-                    done.close()
-            outer.cancel_scope.cancel()
-        await self._leave()
+        try:
+            async with anyio.create_task_group() as outer:
+                if (
+                    self.handle_signals
+                ):  # before anything else: a SIGTERM during start-up is graceful
+                    await outer.start(self._watch_signals, outer.cancel_scope)
+                await self._start_up()
+                outer.start_soon(self._heartbeat)
+                outer.start_soon(self._renew)
+                async with anyio.create_task_group() as finishing:
+                    finishing.start_soon(completer.run, done)
+                    try:
+                        async with anyio.create_task_group() as executors:
+                            outer.start_soon(self._grace_timer, executors.cancel_scope)
+                            for _ in range(self.concurrency):
+                                executors.start_soon(self._executor.loop, jobs, done)
+                            await self._intake(jobs)
+                    finally:
+                        # Grace over (or forced exit): what no executor started goes back at once.
+                        for d in jobs.drain():
+                            await self._executor.hand_back(d)
+                        done.close()
+                outer.cancel_scope.cancel()
+        finally:
+            await self._leave()
         self.log.info(
             "worker stopped",
             completed=self.stats.completed,
@@ -612,7 +616,11 @@ class Worker:
             await anyio.sleep(every_s)
 
     async def _leave(self) -> None:
+        """Deregister, after handing back anything still pending for this consumer that the
+        runtime does not hold (a blocking read cut off by the stop that the server served
+        after the intake's own reconcile)."""
         with anyio.move_on_after(5, shield=True):
+            await self._reconcile()
             try:
                 await self.app.redis.delete(self.app.keys.worker(self.name))
                 await self.app.redis.zrem(self.app.keys.workers, self.name)
