@@ -156,13 +156,13 @@ class Worker:
         jobs: Channel[Delivery] = Channel()
         done: Outbox[Completion] = Outbox()
         completer = Completer(self.backends, self._release_completed, self.name)
+        started = False
         try:
             async with anyio.create_task_group() as outer:
-                if (
-                    self.handle_signals
-                ):  # before anything else: a SIGTERM during start-up is graceful
+                if self.handle_signals:  # first: a SIGTERM during start-up is graceful
                     await outer.start(self._watch_signals, outer.cancel_scope)
                 await self._start_up()
+                started = True
                 outer.start_soon(self._heartbeat)
                 outer.start_soon(self._renew)
                 async with anyio.create_task_group() as finishing:
@@ -180,7 +180,8 @@ class Worker:
                         done.close()
                 outer.cancel_scope.cancel()
         finally:
-            await self._leave()
+            if started:  # even when cancelled: hand back what a cut-off read left, deregister
+                await self._leave()
         self.log.info(
             "worker stopped",
             completed=self.stats.completed,
