@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -180,11 +180,16 @@ async def check_full_with_workers(
         now = await beats(app)
         return len(now) == count and all(now[n] > first[n] for n in first)
 
-    await wait_until(beat_again, 30, "every worker to beat again")  # every 5 s by default
+    await wait_until(beat_again, 30, "every worker to beat again")  # every second
     if workers.backend == "lists":
-        now_lists = await list_beats(app)
-        assert set(now_lists) >= set(first_lists)
-        assert all(now_lists[n] > first_lists[n] for n in first_lists), (first_lists, now_lists)
+
+        async def lists_beat_again() -> bool:  # the lists backend beats every heartbeat_s (5)
+            now = await list_beats(app)
+            return set(now) >= set(first_lists) and all(
+                now[n] > first_lists[n] for n in first_lists
+            )
+
+        await wait_until(lists_beat_again, 30, "every worker's lists heartbeat to advance")
     # Nothing was finished meanwhile: only the buffers of past commands can have been freed.
     assert await fill.top_up() <= 25, "Redis had room again before any job finished"
 
@@ -281,23 +286,33 @@ async def test_worker_writes_run_at_maxmemory_and_producer_writes_do_not(
     async with producer(full_server.url, prefix, "lists") as app:
         await fill_with_ballast(app)
         k, q, r = app.keys, app.keys.queue(oom_app.QUEUE), app.redis
-        with pytest.raises(rex.OutOfMemoryError):
-            await r.set(k.worker("w"), b"beat", px=60_000)
-        with pytest.raises(rex.OutOfMemoryError):
-            await r.zadd(k.workers, {"w": 1})
-        with pytest.raises(rex.OutOfMemoryError):
-            await r.sadd(k.queues, oom_app.QUEUE)
-        with pytest.raises(rex.OutOfMemoryError):
-            await r.xgroup_create(q.stream, GROUP, id="0", mkstream=True)
-        with pytest.raises(rex.OutOfMemoryError):
-            await r.blmove(q.pending, q.processing("w"), 0.01, "RIGHT", "LEFT")
-        with pytest.raises(RedisOutOfMemory):
-            await app.enqueue_many([app.tasks[oom_app.fill.name].call(1, "")])
+
+        async def refused(write: Callable[[], Awaitable[object]]) -> bool:
+            """Refused at maxmemory (topped up first: freed client buffers let a few small
+            writes through now and then)."""
+            for _ in range(5):
+                await fill_with_ballast(app)
+                try:
+                    await write()
+                except (rex.OutOfMemoryError, RedisOutOfMemory):
+                    return True
+            return False
+
+        assert await refused(lambda: r.set(k.worker("w"), b"beat", px=60_000))
+        assert await refused(lambda: r.zadd(k.workers, {"w": 1}))
+        assert await refused(lambda: r.sadd(k.queues, oom_app.QUEUE))
+        assert await refused(lambda: r.xgroup_create(q.stream, GROUP, id="0", mkstream=True))
+        assert await refused(lambda: r.blmove(q.pending, q.processing("w"), 0.01, "RIGHT", "LEFT"))
+        assert await refused(lambda: app.enqueue_many([app.tasks[oom_app.fill.name].call(1, "")]))
+        await fill_with_ballast(app)
 
         run = app.scripts.run
         assert await run("worker_heartbeat", [k.worker("w")], [b"beat", 60_000]) == 1
         assert await run("worker_seen", [k.workers], ["w", 5, 1]) == 1
-        assert await run("queue_register", [k.queues], [oom_app.QUEUE]) == 1
+        assert await run("queue_register", [k.queues], [oom_app.QUEUE]) in (
+            0,
+            1,
+        )  # 0: a retry above
         assert await run("list_heartbeat", [q.consumers, q.heartbeat("w")], ["w", 60_000]) == 1
         assert await r.get(k.worker("w")) == b"beat"
         assert await r.zscore(k.workers, "w") == 5
