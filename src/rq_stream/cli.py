@@ -223,7 +223,7 @@ def _child_command(args: argparse.Namespace) -> list[str]:
         cmd += ["--queues", args.queues]
     if args.lease is not None:
         cmd += ["--lease", str(args.lease)]
-    if args.prefetch:
+    if args.prefetch is not None:
         cmd += ["--prefetch", str(args.prefetch)]
     if args.burst:
         cmd.append("--burst")
@@ -625,10 +625,11 @@ def _add_worker(sub: Any, common: argparse.ArgumentParser) -> None:
         "--prefetch",
         type=_non_negative_int,
         metavar="N",
-        default=0,
+        default=None,
         help="jobs each process takes (and starts, counting an attempt) beyond its free "
-        "executors, to hide the fetch round trip; 0 never takes more than it can run at once, "
-        "which is fair to other workers on long jobs (default 0)",
+        "executors. Default: as many as would start within 5 ms at the jobs' average run "
+        "time, up to --concurrency (many for quick jobs, none for long ones, so a worker never "
+        "holds long jobs another could start); 0 takes only what it can run at once",
     )
     w.add_argument(
         "--queues", "-q", metavar="A,B", help="comma-separated queues (default: all of the app's)"

@@ -79,8 +79,10 @@ class Executor:
         self._trace = logs.debug_enabled(self.w.log)
         ran = 0
         w = self.w
+        clock = time.perf_counter
         while (d := await jobs.get()) is not None:
             w.running += 1
+            t0 = clock()
             try:
                 if w.stopping:
                     await self.hand_back(d)
@@ -91,7 +93,7 @@ class Executor:
                 raise
             finally:
                 w.running -= 1
-                w.ran()
+                w.ran(clock() - t0)
             ran += 1
             if ran % 32 == 0:  # jobs that never await must not starve the fetcher and completer
                 await checkpoint()

@@ -47,6 +47,10 @@ log = structlog.get_logger("rq_stream.worker")
 
 INFO_EVERY_S = 1.0
 """The worker's ``rq-stream info`` row is rewritten this often (one pipelined round trip)."""
+PREFETCH_HORIZON_S = 0.005
+"""The default prefetch takes the jobs that free executors would start within this time (from
+the average job's run time): up to ``concurrency`` for quick jobs, none for long ones, so a
+worker hides its fetch round trip without holding jobs other workers could start now."""
 PRUNE_EVERY_S = 300.0
 PRUNE_IDLE_MS = 3_600_000
 """A dead worker's consumer is forgotten after an hour idle (and 10 leases), nothing pending."""
@@ -99,10 +103,11 @@ class Worker:
         self.concurrency = concurrency
         self.burst = burst
         self.grace_s = grace_s
-        self.prefetch = prefetch or 0
-        self.capacity = concurrency + self.prefetch
-        """Jobs taken and started but not finished running; a slot frees when its executor is
-        done with the job (its ack, retry or dead letter may still be in flight)."""
+        self.prefetch = prefetch
+        """Jobs taken (and started) beyond the free executors: fixed, or None to adapt it to
+        how many jobs start within ``PREFETCH_HORIZON_S`` (up to ``concurrency``)."""
+        self._job_s = 1.0
+        """Running average of how long a job runs (assumed long until jobs are seen)."""
         self.name = name or _consumer_name()
         self.heartbeat_s = heartbeat_s
         self.delayed_max_sleep_s = delayed_max_sleep_s
@@ -120,7 +125,9 @@ class Worker:
         back (renewed while held)."""
         self.running = 0
         """Jobs an executor is running right now."""
-        self._free = self.capacity
+        self._used = 0
+        """Jobs taken and not yet run to their end; a slot frees when its executor is done
+        with the job (its ack, retry or dead letter may still be in flight)."""
         self._freed = anyio.Event()
         self._isolated: list[Delivery] = []
         """Taken, not started: each must run alone (its last attempt, after a crash)."""
@@ -292,10 +299,10 @@ class Worker:
                 next_prune = time.monotonic() + PRUNE_EVERY_S
                 with contextlib.suppress(*Outage.errors):
                     await backend.prune(queue, max(10 * lease_ms, PRUNE_IDLE_MS))
-            if self._free > 0 and not self._isolating:
+            if self.free > 0 and not self._isolating:
                 with self._taking():
                     try:
-                        got = await backend.reclaim(queue, lease_ms, self._free)
+                        got = await backend.reclaim(queue, lease_ms, self.free)
                         outage.recovered()
                     except outage.errors as exc:
                         await outage.failed(exc)
@@ -512,15 +519,28 @@ class Worker:
         """Free slots, waiting for some. Every fetcher (one per queue) may wait here at once:
         ``_give`` wakes them all by setting the current event and installing a fresh one, so no
         waiter is ever left on an event nobody will set."""
-        while self._free <= 0 or self._isolating:
+        while self.free <= 0 or self._isolating:
             await self._freed.wait()
-        return min(self._free, 500)
+        return min(self.free, 500)
+
+    @property
+    def capacity(self) -> int:
+        """How many jobs this worker may hold taken and not yet run to their end."""
+        prefetch = self.prefetch
+        if prefetch is None:
+            n = self.concurrency
+            prefetch = min(n, int(n * PREFETCH_HORIZON_S / self._job_s))
+        return self.concurrency + prefetch
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self._used
 
     def _take(self, n: int) -> None:
-        self._free -= n
+        self._used += n
 
     def _give(self, n: int) -> None:
-        self._free += n
+        self._used -= n
         freed, self._freed = self._freed, anyio.Event()
         freed.set()
 
@@ -529,8 +549,10 @@ class Worker:
         self.held[d.queue].pop(d.token, None)
         self._give(0)
 
-    def ran(self) -> None:
-        """An executor is done with a job (whatever became of it): its slot is free."""
+    def ran(self, seconds: float) -> None:
+        """An executor is done with a job that ran ``seconds`` (whatever became of it): its
+        slot is free."""
+        self._job_s += (seconds - self._job_s) * 0.2
         self._give(1)
 
     def wake_delayed(self, queue: str) -> None:
