@@ -106,8 +106,8 @@ class Worker:
         self.prefetch = prefetch
         """Jobs taken (and started) beyond the free executors: fixed, or None to adapt it to
         how many jobs start within ``PREFETCH_HORIZON_S`` (up to ``concurrency``)."""
-        self._job_s = 1.0
-        """Running average of how long a job runs (assumed long until jobs are seen)."""
+        self._job_s = 0.0
+        """Running average of how long a job runs (0: none seen yet, assumed long)."""
         self.name = name or _consumer_name()
         self.heartbeat_s = heartbeat_s
         self.delayed_max_sleep_s = delayed_max_sleep_s
@@ -528,8 +528,8 @@ class Worker:
         """How many jobs this worker may hold taken and not yet run to their end."""
         prefetch = self.prefetch
         if prefetch is None:
-            n = self.concurrency
-            prefetch = min(n, int(n * PREFETCH_HORIZON_S / self._job_s))
+            n, job_s = self.concurrency, self._job_s
+            prefetch = min(n, int(n * PREFETCH_HORIZON_S / job_s)) if job_s else 0
         return self.concurrency + prefetch
 
     @property
@@ -552,7 +552,8 @@ class Worker:
     def ran(self, seconds: float) -> None:
         """An executor is done with a job that ran ``seconds`` (whatever became of it): its
         slot is free."""
-        self._job_s += (seconds - self._job_s) * 0.2
+        job_s = self._job_s
+        self._job_s = job_s + (seconds - job_s) * 0.2 if job_s else max(seconds, 1e-6)
         self._give(1)
 
     def wake_delayed(self, queue: str) -> None:
