@@ -230,6 +230,13 @@ def peek_job_id(data: bytes) -> str | None:
     """Best-effort job id of a payload that may not decode fully (for dead-lettering): the
     envelope's second field, read without decoding the rest (which may be truncated or
     corrupt)."""
+    try:  # the common case, a whole envelope: one C call
+        fields = msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=lambda c, d: None)
+        if isinstance(fields, list) and len(fields) > 1:
+            job_id = fields[1]
+            return job_id if isinstance(job_id, str) and job_id else None
+    except Exception:
+        pass
     unpacker = msgpack.Unpacker(raw=False, max_buffer_size=max(len(data), 1))
     try:
         unpacker.feed(data)

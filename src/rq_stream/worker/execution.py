@@ -87,7 +87,7 @@ class Executor:
                 if w.stopping:
                     await self.hand_back(d)
                     continue
-                await self.run_one(d, done)
+                await self.run_one(d, done, t0)
             except anyio.get_cancelled_exc_class():
                 await self.hand_back(d)
                 raise
@@ -98,7 +98,8 @@ class Executor:
             if ran % 32 == 0:  # jobs that never await must not starve the fetcher and completer
                 await checkpoint()
 
-    async def run_one(self, d: Delivery, done: Outbox[Completion]) -> None:
+    async def run_one(self, d: Delivery, done: Outbox[Completion], t0: float | None = None) -> None:
+        """Run one job to its outcome; ``t0`` (perf_counter) is when its executor took it."""
         assert d.envelope is not None
         task = self.w.app.tasks[d.envelope.task]
         # Rate-limit gate (rq_stream.ratelimit): over the limit, the job is deferred, not run.
@@ -107,7 +108,8 @@ class Executor:
         token = _current.set(JobContext(d.job_id, task.name, d.queue, d.attempt, self.w.name))
         if self._trace:
             self._log(task, d).debug("job started")
-        t0 = time.perf_counter()
+        if t0 is None:
+            t0 = time.perf_counter()
         try:
             value = await self._invoke(task, d)
             done.put(Completion(d, codec.dumps(value)))

@@ -129,6 +129,7 @@ class Worker:
         """Jobs taken and not yet run to their end; a slot frees when its executor is done
         with the job (its ack, retry or dead letter may still be in flight)."""
         self._freed = anyio.Event()
+        self._waiting = 0
         self._isolated: list[Delivery] = []
         """Taken, not started: each must run alone (its last attempt, after a crash)."""
         self._isolating = False
@@ -424,7 +425,7 @@ class Worker:
                 # Nothing else held (running, waiting, or finished and not yet acked: a crash
                 # before the ack would charge that attempt), no take under way.
                 while self.in_flight > len(self._isolated) or self._in_intake:
-                    await self._freed.wait()
+                    await self._changed()
                 d = self._isolated.pop(0)
                 (attempt,) = await self._start(d.queue, [d], alone=True)
                 if attempt <= 0:
@@ -444,7 +445,7 @@ class Worker:
                 self._take(1)
                 jobs.put(d)
                 while d.token in self.held[d.queue]:  # until its outcome is in Redis
-                    await self._freed.wait()
+                    await self._changed()
             finally:
                 self._isolating = False
                 self._give(0)
@@ -520,7 +521,7 @@ class Worker:
         ``_give`` wakes them all by setting the current event and installing a fresh one, so no
         waiter is ever left on an event nobody will set."""
         while self.free <= 0 or self._isolating:
-            await self._freed.wait()
+            await self._changed()
         return min(self.free, 500)
 
     @property
@@ -540,9 +541,19 @@ class Worker:
         self._used += n
 
     def _give(self, n: int) -> None:
+        """Slots freed (or, n=0, held jobs or takes changed): wake every waiter, if any."""
         self._used -= n
-        freed, self._freed = self._freed, anyio.Event()
-        freed.set()
+        if self._waiting:
+            freed, self._freed = self._freed, anyio.Event()
+            freed.set()
+
+    async def _changed(self) -> None:
+        """Wait for the next ``_give``."""
+        self._waiting += 1
+        try:
+            await self._freed.wait()
+        finally:
+            self._waiting -= 1
 
     def release(self, d: Delivery) -> None:
         """A job left this worker (finished, retried, dead-lettered or handed back)."""
