@@ -627,7 +627,7 @@ def _add_worker(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="N",
         default=None,
         help="jobs each process takes (and starts, counting an attempt) beyond its free "
-        "executors. Default: as many as would start within 5 ms at the jobs' average run "
+        "executors. Default: as many as would start within 20 ms at the jobs' average run "
         "time, up to --concurrency (many for quick jobs, none for long ones, so a worker never "
         "holds long jobs another could start); 0 takes only what it can run at once",
     )
