@@ -225,14 +225,19 @@ class ListsBackend:
     ) -> list[Delivery]:
         """Redis refuses BLMOVE at maxmemory (it could grow a list); ``list_take`` runs there
         (allow-oom) but does not block, so an empty backlog is polled with a short sleep."""
+        got = await self._take_now(queue, count, blmove)
+        if not got:
+            await anyio.sleep(min(block_ms, OOM_POLL_MS) / 1000)
+        return got
+
+    async def _take_now(self, queue: str, count: int, blmove: bool) -> list[Delivery]:
+        """Up to ``count`` jobs into our processing list without blocking (``list_take``, which
+        also beats)."""
         k = self._q(queue)
         keys = (k.pending, self._proc(queue), k.consumers, k.heartbeat(self.consumer))
         args = [count, int(blmove), self.consumer, self._ttl(queue)]
         raws: list[bytes] = await self._scripts.run("list_take", keys, args)
         self._beat_at[queue] = time.monotonic()
-        if not raws:
-            await anyio.sleep(min(block_ms, OOM_POLL_MS) / 1000)
-            return []
         self._track(queue, raws)
         return [self._delivery(queue, raw) for raw in raws]
 
@@ -444,8 +449,9 @@ class ListsBackend:
     async def take(
         self, queue: str, count: int, limits: Mapping[str, tuple[int, int]]
     ) -> list[Delivery]:
-        """No separate busy path: a BLMOVE on a non-empty list returns at once."""
-        return []
+        """The busy path: one non-blocking script moves a batch (the worker then starts it), so
+        a busy queue costs no blocking move per batch. Not started here (``limits`` unused)."""
+        return await self._take_now(queue, count, await self.uses_blmove())
 
     async def prune(self, queue: str, idle_ms: int) -> int:
         """Nothing to do: the reaper drops a dead worker from the consumer set."""
