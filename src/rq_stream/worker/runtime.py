@@ -208,6 +208,7 @@ class Worker:
                 try:
                     await backend.prepare(q)
                     await self.app.scripts.run("queue_register", (self.app.keys.queues,), [q])
+                    await self._recall_pace(q)
                     break
                 except outage.errors as exc:
                     await outage.failed(exc)
@@ -219,6 +220,20 @@ class Worker:
             backends={q: b.kind for q, b in self.backends.items()},
             lease_ms=self.leases_ms,
         )
+
+    async def _recall_pace(self, queue: str) -> None:
+        """Start from the run time other workers saw on ``queue`` (the longest of this
+        worker's queues), so the prefetch fits from the first job."""
+        us = await self.app.redis.hget(self.app.keys.queue(queue).stats, "job_us")
+        if us is not None and us.isdigit():
+            self._job_s = max(self._job_s, int(us) / 1e6)
+
+    async def _record_pace(self) -> None:
+        if self._job_s and self.prefetch is None:
+            us = [max(1, int(self._job_s * 1e6))]
+            for q in self.queues:
+                await self.app.scripts.run("queue_pace", (self.app.keys.queue(q).stats,), us,
+                                           retries=0)  # fmt: skip
 
     # ------------------------------------------------------------------ intake
     async def _intake(self, jobs: Channel[Delivery]) -> None:
@@ -644,6 +659,7 @@ class Worker:
                     for q, backend in self.backends.items():
                         await backend.heartbeat([q], ttl_ms)
                     next_beat = time.monotonic() + self.heartbeat_s
+                await self._record_pace()
                 outage.recovered()
             except outage.errors as exc:
                 await outage.failed(exc)
@@ -657,6 +673,7 @@ class Worker:
         with anyio.move_on_after(5, shield=True):
             await self._reconcile()
             try:
+                await self._record_pace()
                 await self.app.redis.delete(self.app.keys.worker(self.name))
                 await self.app.redis.zrem(self.app.keys.workers, self.name)
                 for q, backend in self.backends.items():
