@@ -107,7 +107,10 @@ class Worker:
         """Jobs taken (and started) beyond the free executors: fixed, or None to adapt it to
         how many jobs start within ``PREFETCH_HORIZON_S`` (up to ``concurrency``)."""
         self._job_s = 0.0
-        """Running average of how long a job runs (0: none seen yet, assumed long)."""
+        """Running average of how long a job runs (0: none seen yet)."""
+        self._cold_prefetch = 0
+        """Prefetch until a job's run time is known: this worker's fair share of the backlog
+        seen at start-up beyond its executors (none when other workers could take it)."""
         self.name = name or _consumer_name()
         self.heartbeat_s = heartbeat_s
         self.delayed_max_sleep_s = delayed_max_sleep_s
@@ -213,6 +216,7 @@ class Worker:
                 except outage.errors as exc:
                     await outage.failed(exc)
             outage.recovered()
+        await self._size_cold_prefetch()
         self.log.info(
             "worker started",
             queues=self.queues,
@@ -220,6 +224,22 @@ class Worker:
             backends={q: b.kind for q, b in self.backends.items()},
             lease_ms=self.leases_ms,
         )
+
+    async def _size_cold_prefetch(self) -> None:
+        """Before any job has run here: prefetch only what no other live worker would get,
+        i.e. this worker's share of the current backlog beyond its executors."""
+        if self.prefetch is not None or self._job_s:
+            return
+        try:
+            backlog = 0
+            for q, backend in self.backends.items():
+                backlog += (await backend.counts(q)).backlog
+            seen_after = int(time.time() * 1000) - int(self.heartbeat_s * 3000)
+            others = int(await self.app.redis.zcount(self.app.keys.workers, seen_after, "+inf"))
+        except Outage.errors:
+            return
+        share = backlog // (others + 1)
+        self._cold_prefetch = max(0, min(self.concurrency, share - self.concurrency))
 
     async def _recall_pace(self, queue: str) -> None:
         """Start from the run time other workers saw on ``queue`` (the longest of this
@@ -545,7 +565,7 @@ class Worker:
         prefetch = self.prefetch
         if prefetch is None:
             n, job_s = self.concurrency, self._job_s
-            prefetch = min(n, int(n * PREFETCH_HORIZON_S / job_s)) if job_s else 0
+            prefetch = min(n, int(n * PREFETCH_HORIZON_S / job_s)) if job_s else self._cold_prefetch
         return self.concurrency + prefetch
 
     @property
