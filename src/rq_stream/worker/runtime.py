@@ -2,11 +2,12 @@
 mover feeding a bounded memory stream read by ``concurrency`` executors; a completer acking in
 batches; a lease renewer and a heartbeat beside them.
 
-A job's attempt is counted when it starts: the fetcher takes (and starts, in the same round
-trip) only as many jobs as executors are free, plus ``prefetch`` (default 0). So a worker never
-hoards jobs other workers could start, and a crash charges an attempt only to jobs that were
-really running. A job whose last allowed attempt follows a crash of the worker running it runs
-alone in its worker (see ``_isolation_loop``): a poison job cannot take innocent jobs with it.
+A job's attempt is counted when it is taken and started, in one round trip: the fetcher takes
+as many jobs as executors are free plus a prefetch (by default the jobs they would start within
+``PREFETCH_HORIZON_S``, none for long jobs), so a worker never hoards jobs other workers could
+start, and a crash charges an attempt to jobs that were running or about to. A job whose last
+allowed attempt follows a crash of the worker running it runs alone in its worker (see
+``_isolation_loop``): a poison job cannot take innocent jobs with it.
 
 Stopping (SIGTERM/SIGINT, ``request_stop()``, ``run()`` cancelled, or burst mode running dry):
 intake stops, and anything this consumer holds in Redis that the runtime never received (a
