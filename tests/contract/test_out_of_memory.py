@@ -191,7 +191,8 @@ async def check_full_with_workers(
 
         await wait_until(lists_beat_again, 30, "every worker's lists heartbeat to advance")
     # Nothing was finished meanwhile: only the buffers of past commands can have been freed.
-    assert await fill.top_up() <= 25, "Redis had room again before any job finished"
+    # (a finished job frees thousands; freed client buffers let a few dozen small writes in)
+    assert await fill.top_up() <= 200, "Redis had room again before any job finished"
 
     snapshot = json.loads(info(app.url, app.prefix, "--json"))
     memory = snapshot["memory"]
