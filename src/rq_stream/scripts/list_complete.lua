@@ -27,10 +27,7 @@ for i = 2, #ARGV, 5 do
     local jk = KEYS[2] .. id
     local h = redis.call('HMGET', jk, 'a', 'u', 'wt')
     if h[1] == attempt and redis.call('LREM', KEYS[1], -1, env) == 1 then
-      release_unique(jk, id, h[2])
-      redis.call('HSET', jk, 's', 'succeeded', 'r', res, 'ft', now)
-      expire_or_delete(jk, ttl)
-      if h[3] then redis.call('PUBLISH', ARGV[1] .. id, 'S' .. res) end  -- awaited (job_watch)
+      succeed(jk, id, h, res, ttl, now, ARGV[1])
       done = done + 1
     end
   end

@@ -25,10 +25,7 @@ for i = 3, #ARGV, 5 do
     local h = redis.call('HMGET', jk, 'a', 'u', 'wt')
     if h[1] == attempt and redis.call('XACK', KEYS[1], ARGV[1], eid) == 1 then
       redis.call('XDEL', KEYS[1], eid)
-      release_unique(jk, id, h[2])
-      redis.call('HSET', jk, 's', 'succeeded', 'r', res, 'ft', now)
-      expire_or_delete(jk, ttl)
-      if h[3] then redis.call('PUBLISH', ARGV[2] .. id, 'S' .. res) end  -- awaited (job_watch)
+      succeed(jk, id, h, res, ttl, now, ARGV[2])
       done = done + 1
     end
   end

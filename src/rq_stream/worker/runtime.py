@@ -47,7 +47,7 @@ from .resilience import Outage
 log = structlog.get_logger("rq_stream.worker")
 
 INFO_EVERY_S = 1.0
-"""The worker's ``rq-stream info`` row is rewritten this often (one pipelined round trip)."""
+"""The worker's ``rq-stream info`` row is rewritten this often (two allow-oom scripts)."""
 PREFETCH_HORIZON_S = 0.02
 """The default prefetch takes the jobs that free executors would start within this time (from
 the average job's run time): up to ``concurrency`` for quick jobs, none for long ones, so a

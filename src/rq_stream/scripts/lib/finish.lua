@@ -27,6 +27,15 @@ local function release_unique(jk, job_id, u)
   if u and redis.call('GET', u) == job_id then redis.call('DEL', u) end
 end
 
+-- succeed(jk, job_id, h, result, ttl, now, chan): record a finished job's result, the caller
+-- having acked it; `h` is its HMGET a u wt (wt: someone awaits it, see job_watch.lua).
+local function succeed(jk, id, h, res, ttl, now, chan)
+  release_unique(jk, id, h[2])
+  redis.call('HSET', jk, 's', 'succeeded', 'r', res, 'ft', now)
+  expire_or_delete(jk, ttl)
+  if h[3] then redis.call('PUBLISH', chan .. id, 'S' .. res) end
+end
+
 -- bury(...): write one dead letter and mark the job failed; the caller has already XACKed.
 -- The job's result waiters are told through the job's channel ('F' + error payload).
 local function bury(dead, jk, chan, job_id, env, etype, emsg, tb, worker, now, ttl, queue_field)
