@@ -303,7 +303,7 @@ def test_dlq_list_show_replay_purge(cli: Cli, redis_url: str, prefix: str) -> No
 
 # ---------------------------------------------------------------------- info rendering (in-process)
 def test_throughput_from_minute_buckets() -> None:
-    from rq_stream.admin import throughput
+    from rq_stream.client.admin import throughput
 
     now_ms = 1000 * 60_000 + 15_000  # a quarter into minute 1000
     buckets = {"completed": {1000: 5, 999: 40, 991: 7, 990: 100}, "dead": {999: 2, 980: 9}}
@@ -319,7 +319,7 @@ def test_tables_plain_and_rich() -> None:
 
     from rich.console import Console
 
-    from rq_stream.admin import QueueInfo, Snapshot, WorkerInfo, render_plain, render_rich
+    from rq_stream.client.admin import QueueInfo, Snapshot, WorkerInfo, render_plain, render_rich
 
     worker = WorkerInfo("host:1:abc", "host", 1, ["default"], 10, 5, 7, 0, 3700.0, 1.0, 3, 2)
     snapshot = Snapshot(

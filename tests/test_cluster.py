@@ -14,10 +14,10 @@ from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from rq_stream import ConnectionFailed, Job, RqStream, Worker
-from rq_stream import admin as admin_module
+from rq_stream.client import admin as admin_module
+from rq_stream.connect.topology import cluster_url, parse, sentinel_url
 from rq_stream.errors import ConfigurationError
 from rq_stream.scripts import RedisRunner
-from rq_stream.topology import cluster_url, parse, sentinel_url
 from tests.cluster_fixtures import LocalCluster, command
 
 QUEUES = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]

@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio as aredis
 from redis import exceptions as rex
 
-from rq_stream.lean import LeanClient, LeanScript, _pack, _py_pack
+from rq_stream.connect.lean import LeanClient, LeanScript, _pack, _py_pack
 from rq_stream.testing import RedisServer, free_port
 
 INCR_PLUS = LeanScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")

@@ -9,7 +9,7 @@ import pytest
 
 from rq_stream import RqStream
 from rq_stream.errors import ConfigurationError, LockLost
-from rq_stream.locks import LockNotAcquired
+from rq_stream.patterns.locks import LockNotAcquired
 from tests.apps import patterns_app
 from tests.conftest import Procs
 

@@ -8,7 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from rq_stream import RqStream, Worker
-from rq_stream.connection import ConnectionSettings
+from rq_stream.connect.connection import ConnectionSettings
 from rq_stream.testing import RedisServer
 from tests.netproxy import NetProxy
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from rq_stream import Backoff, EnqueueError, Retry, RqStream
+from rq_stream.client.task import Call
 from rq_stream.errors import ConfigurationError
 from rq_stream.scripts import source
-from rq_stream.task import Call
 from rq_stream.validate import MAX_SECONDS
 
 

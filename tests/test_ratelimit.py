@@ -7,7 +7,7 @@ import pytest
 
 from rq_stream import JobStatus, RqStream, Worker
 from rq_stream.errors import ConfigurationError
-from rq_stream.ratelimit import Decision, RateLimited, parse_rate
+from rq_stream.patterns.ratelimit import Decision, RateLimited, parse_rate
 from tests.apps import patterns_app
 from tests.conftest import Procs
 

@@ -10,8 +10,8 @@ import pytest
 from redis import Redis
 
 from rq_stream import RqStream, Worker
+from rq_stream.client.job import JobStatus
 from rq_stream.errors import ReplicationTimeout
-from rq_stream.job import JobStatus
 from rq_stream.testing import RedisServer
 
 

@@ -17,8 +17,8 @@ import anyio
 import pytest
 
 from rq_stream import JobStatus, RqStream
+from rq_stream.client.job import JobInfo
 from rq_stream.errors import ConnectionFailed, ReplicationTimeout
-from rq_stream.job import JobInfo
 from tests.apps import reliability
 from tests.cluster_fixtures import LocalSentinel
 from tests.conftest import Procs

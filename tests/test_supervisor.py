@@ -15,8 +15,8 @@ import pytest
 from redis import Redis
 
 from rq_stream.keys import AppKeys
-from rq_stream.supervisor import EXIT_CANNOT_START, RestartBackoff, describe_exit
 from rq_stream.testing import pid_alive
+from rq_stream.worker.supervisor import EXIT_CANNOT_START, RestartBackoff, describe_exit
 
 from .test_cli import APP, ROOT, cli_command, cli_env
 from .test_cli import cli as cli

@@ -123,7 +123,8 @@ def test_task_of_a_script_runs_on_a_cli_worker(
 
 
 async def test_info_tells_running_from_prefetched_and_stays_fresh(app: RqStream) -> None:
-    from rq_stream import Worker, admin
+    from rq_stream import Worker
+    from rq_stream.client import admin
 
     gate = anyio.Event()
 

@@ -16,8 +16,8 @@ from redis import exceptions as rex
 from redis.asyncio import ConnectionPool, Redis
 
 from rq_stream import ConnectionFailed, RqStream, Worker
-from rq_stream.connection import ConnectionSettings
-from rq_stream.lean import LeanClient, keepalive_options, tls_context
+from rq_stream.connect.connection import ConnectionSettings
+from rq_stream.connect.lean import LeanClient, keepalive_options, tls_context
 from rq_stream.scripts import LeanRunner
 from rq_stream.testing import RedisServer, TlsFiles, make_tls_files
 

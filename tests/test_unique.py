@@ -7,7 +7,7 @@ import pytest
 
 from rq_stream import Job, JobStatus, RqStream, TaskFailed, Worker
 from rq_stream.errors import ConfigurationError, EnqueueError
-from rq_stream.unique import identity
+from rq_stream.patterns.unique import identity
 from tests.apps import patterns_app
 from tests.conftest import Procs
 

@@ -12,8 +12,8 @@ import pytest
 from redis.asyncio import Redis
 
 from rq_stream import ConnectionFailed, RqStream, Worker
+from rq_stream.connect.lean import LeanClient
 from rq_stream.errors import ConfigurationError
-from rq_stream.lean import LeanClient
 from rq_stream.scripts import LeanRunner, RedisRunner
 from tests.cluster_fixtures import LocalCluster
 

@@ -1,7 +1,9 @@
 """rq_stream: an asyncio task queue on Redis that loses no work."""
 
-from .app import RqStream
-from .errors import (
+from rq_stream.client.app import RqStream
+from rq_stream.client.job import Job, JobInfo, JobStatus
+from rq_stream.client.task import Task
+from rq_stream.errors import (
     ConnectionFailed,
     EnqueueError,
     JobNotFound,
@@ -16,12 +18,10 @@ from .errors import (
     TaskFailed,
     UnknownTask,
 )
-from .job import Job, JobInfo, JobStatus
-from .locks import LockNotAcquired
-from .options import Backoff
-from .ratelimit import RateLimited
-from .task import Task
-from .worker import JobContext, Worker, current_job
+from rq_stream.options import Backoff
+from rq_stream.patterns.locks import LockNotAcquired
+from rq_stream.patterns.ratelimit import RateLimited
+from rq_stream.worker import JobContext, Worker, current_job
 
 __all__ = [
     "Backoff",

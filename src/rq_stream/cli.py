@@ -32,10 +32,12 @@ import anyio
 import structlog
 from redis import exceptions as rex
 
-from . import admin
-from .app import RqStream
-from .dead_letters import DeadLetter, DeadLetters
-from .errors import (
+from rq_stream.client import admin
+from rq_stream.client.app import RqStream
+from rq_stream.client.dead_letters import DeadLetter, DeadLetters
+from rq_stream.client.job import Job, outcome
+from rq_stream.client.task import Task
+from rq_stream.errors import (
     ConfigurationError,
     ConnectionFailed,
     JobNotFound,
@@ -44,11 +46,14 @@ from .errors import (
     TaskFailed,
     UnknownTask,
 )
-from .job import Job, outcome
-from .logs import configure_logging
-from .supervisor import EXIT_CANNOT_START, RestartBackoff, Supervisor, SupervisorLink
-from .task import Task
-from .worker import Worker
+from rq_stream.logs import configure_logging
+from rq_stream.worker import Worker
+from rq_stream.worker.supervisor import (
+    EXIT_CANNOT_START,
+    RestartBackoff,
+    Supervisor,
+    SupervisorLink,
+)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

@@ -23,8 +23,8 @@ from typing import Any
 
 import msgpack
 
-from . import validate
-from .errors import EnvelopeError, PayloadTooLarge, SerializationError
+from rq_stream import validate
+from rq_stream.errors import EnvelopeError, PayloadTooLarge, SerializationError
 
 ENVELOPE_VERSION = 1
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import validate
+from rq_stream import validate
 
 
 class RqStreamError(Exception):

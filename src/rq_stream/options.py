@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import validate
-from .errors import ConfigurationError, EnqueueError
+from rq_stream import validate
+from rq_stream.errors import ConfigurationError, EnqueueError
 
 DEFAULT_RESULT_TTL_S = 3600
 MAX_ATTEMPTS = 1_000_000

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing_extensions import assert_type
 
 from rq_stream import Job, RqStream
-from rq_stream.task import Call
+from rq_stream.client.task import Call
 
 app = RqStream("redis://127.0.0.1:6379/0", prefix="typing")
 

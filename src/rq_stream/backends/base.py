@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from ..codec import Envelope
-from ..keys import QueueKeys
+from rq_stream.codec import Envelope
+from rq_stream.keys import QueueKeys
 
 ALONE = -3
 """A start's answer for a job not started because it must run alone: its last allowed attempt,

@@ -9,11 +9,8 @@ import structlog
 from redis import exceptions as rex
 from redis.asyncio import Redis
 
-from .. import codec
-from ..connection import is_out_of_memory
-from ..keys import GROUP, AppKeys, QueueKeys
-from ..scripts import Scripts
-from .base import (
+from rq_stream import codec
+from rq_stream.backends.base import (
     Completed,
     Completion,
     Delivery,
@@ -23,6 +20,9 @@ from .base import (
     enqueue_arguments,
     enqueue_replies,
 )
+from rq_stream.connect.connection import is_out_of_memory
+from rq_stream.keys import GROUP, AppKeys, QueueKeys
+from rq_stream.scripts import Scripts
 
 log = structlog.get_logger("rq_stream.streams")
 

@@ -29,8 +29,8 @@ import structlog
 from redis import exceptions as rex
 from redis.asyncio import Redis
 
-from ..errors import IncompleteInstallation, ReplicationTimeout
-from ..lean import LeanClient, LeanScript
+from rq_stream.connect.lean import LeanClient, LeanScript
+from rq_stream.errors import IncompleteInstallation, ReplicationTimeout
 
 log = structlog.get_logger("rq_stream.scripts")
 

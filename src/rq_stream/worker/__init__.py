@@ -1,6 +1,6 @@
 """The worker runtime (the side that runs jobs)."""
 
-from .execution import JobContext, current_job
-from .runtime import Worker, WorkerStats
+from rq_stream.worker.execution import JobContext, current_job
+from rq_stream.worker.runtime import Worker, WorkerStats
 
 __all__ = ["JobContext", "Worker", "WorkerStats", "current_job"]

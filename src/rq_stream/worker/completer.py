@@ -8,11 +8,11 @@ from collections.abc import Callable, Sequence
 import anyio
 import structlog
 
-from ..backends.base import Backend, Completion, Failure
-from ..options import DEFAULT_RESULT_TTL_S
-from ..validate import MAX_SECONDS
-from .channel import Outbox
-from .resilience import Outage
+from rq_stream.backends.base import Backend, Completion, Failure
+from rq_stream.options import DEFAULT_RESULT_TTL_S
+from rq_stream.validate import MAX_SECONDS
+from rq_stream.worker.channel import Outbox
+from rq_stream.worker.resilience import Outage
 
 log = structlog.get_logger("rq_stream.worker")
 

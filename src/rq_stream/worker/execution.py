@@ -16,17 +16,18 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.lowlevel import checkpoint
 
-from .. import codec, logs, ratelimit
-from ..backends.base import Completion, Delivery
-from ..errors import Retry, SerializationError
-from ..task import Task
-from . import processes
-from .channel import Channel, Outbox
-from .policy import ArgumentError, ResultNotSerializable, TaskTimeout, decide
-from .resilience import Outage
+from rq_stream import codec, logs
+from rq_stream.backends.base import Completion, Delivery
+from rq_stream.client.task import Task
+from rq_stream.errors import Retry, SerializationError
+from rq_stream.patterns import ratelimit
+from rq_stream.worker import processes
+from rq_stream.worker.channel import Channel, Outbox
+from rq_stream.worker.policy import ArgumentError, ResultNotSerializable, TaskTimeout, decide
+from rq_stream.worker.resilience import Outage
 
 if TYPE_CHECKING:
-    from .runtime import Worker
+    from rq_stream.worker.runtime import Worker
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,9 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..backends.base import Failure
-from ..errors import Retry
-from ..options import TaskOptions
+from rq_stream.backends.base import Failure
+from rq_stream.errors import Retry
+from rq_stream.options import TaskOptions
 
 
 class TaskTimeout(Exception):

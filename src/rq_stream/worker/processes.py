@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_process
 
-from ..errors import ConfigurationError
+from rq_stream.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from .execution import JobContext
+    from rq_stream.worker.execution import JobContext
 
 
 class ProcessDied(Exception):
@@ -124,7 +124,7 @@ def _setup_child() -> None:
 
 @functools.cache
 def _resolve(ref: TaskRef) -> Callable[..., Any]:
-    from ..task import Task
+    from rq_stream.client.task import Task
 
     try:
         obj: Any = importlib.import_module(ref.module)
@@ -145,7 +145,7 @@ def _resolve(ref: TaskRef) -> Callable[..., Any]:
 
 
 def _run_in_child(ref: TaskRef, ctx: JobContext, args: Any, kwargs: Any) -> Any:
-    from .execution import _current
+    from rq_stream.worker.execution import _current
 
     _setup_child()
     fn = _resolve(ref)

@@ -8,7 +8,7 @@ import anyio
 import structlog
 from redis import exceptions as rex
 
-from ..connection import is_connection_error, is_out_of_memory
+from rq_stream.connect.connection import is_connection_error, is_out_of_memory
 
 log = structlog.get_logger("rq_stream.worker")
 

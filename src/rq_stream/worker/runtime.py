@@ -34,15 +34,16 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
-from .. import codec, connection
-from ..app import RqStream
-from ..backends.base import ALONE, Backend, Completion, Delivery, Failure
-from ..errors import ConfigurationError, EnvelopeError
-from ..notify import Inbox
-from .channel import Channel, Outbox
-from .completer import Completer
-from .execution import Executor
-from .resilience import Outage
+from rq_stream import codec
+from rq_stream.backends.base import ALONE, Backend, Completion, Delivery, Failure
+from rq_stream.client.app import RqStream
+from rq_stream.connect import connection
+from rq_stream.connect.notify import Inbox
+from rq_stream.errors import ConfigurationError, EnvelopeError
+from rq_stream.worker.channel import Channel, Outbox
+from rq_stream.worker.completer import Completer
+from rq_stream.worker.execution import Executor
+from rq_stream.worker.resilience import Outage
 
 log = structlog.get_logger("rq_stream.worker")
 

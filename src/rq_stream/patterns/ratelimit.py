@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .errors import ConfigurationError, RqStreamError
-from .unique import call_by_name
+from rq_stream.errors import ConfigurationError, RqStreamError
+from rq_stream.patterns.unique import call_by_name
 
 if TYPE_CHECKING:
-    from .app import RqStream
-    from .backends.base import Delivery
-    from .task import Task
-    from .worker.runtime import Worker
+    from rq_stream.backends.base import Delivery
+    from rq_stream.client.app import RqStream
+    from rq_stream.client.task import Task
+    from rq_stream.worker.runtime import Worker
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(ms|s|m|h|d)\s*$")
@@ -143,7 +143,7 @@ async def admit(worker: Worker, task: Task[Any, Any], d: Delivery) -> bool:
     True: a slot was taken, run the job. False: the limit is reached; the job was moved to its
     queue's delayed set until a slot frees (the attempt is not counted) and released.
     """
-    from .worker.resilience import Outage
+    from rq_stream.worker.resilience import Outage
 
     rate_limit = task.settings.rate_limit
     assert rate_limit is not None and d.envelope is not None

@@ -32,13 +32,13 @@ import anyio
 import structlog
 from redis import exceptions as rex
 
-from . import codec
-from .errors import ConfigurationError
-from .task import default_name
-from .unique import _canonical, call_by_name
+from rq_stream import codec
+from rq_stream.client.task import default_name
+from rq_stream.errors import ConfigurationError
+from rq_stream.patterns.unique import _canonical, call_by_name
 
 if TYPE_CHECKING:
-    from .app import RqStream
+    from rq_stream.client.app import RqStream
 
 log = structlog.get_logger("rq_stream.cache")
 

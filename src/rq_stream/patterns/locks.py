@@ -23,10 +23,10 @@ import anyio
 import structlog
 from redis import exceptions as rex
 
-from .errors import ConfigurationError, LockLost, RqStreamError
+from rq_stream.errors import ConfigurationError, LockLost, RqStreamError
 
 if TYPE_CHECKING:
-    from .app import RqStream
+    from rq_stream.client.app import RqStream
 
 log = structlog.get_logger("rq_stream.locks")
 

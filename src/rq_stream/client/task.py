@@ -11,12 +11,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from .errors import EnqueueError
-from .options import JobOptions, TaskOptions
+from rq_stream.errors import EnqueueError
+from rq_stream.options import JobOptions, TaskOptions
 
 if TYPE_CHECKING:
-    from .app import RqStream
-    from .job import Job
+    from rq_stream.client.app import RqStream
+    from rq_stream.client.job import Job
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -12,26 +12,27 @@ from typing import Any, Literal, Protocol, TypeVar, overload
 from redis import exceptions as rex
 from redis.asyncio import Redis
 
-from . import connection, topology, validate
-from .backends.base import Backend, NewJob
-from .backends.streams import StreamsBackend
-from .cache import Cached, cached
-from .codec import DEFAULT_MAX_PAYLOAD_BYTES, encode_job
-from .connection import ConnectionSettings
-from .dead_letters import DeadLetters
-from .errors import ConfigurationError, EnqueueError, UnknownTask
-from .job import Job
-from .keys import AppKeys
-from .lean import LeanClient
-from .locks import Lock
-from .notify import Channels
-from .options import Backoff, TaskOptions
-from .ratelimit import RateLimiter, parse_rate
-from .results import Results
-from .scripts import RedisRunner, ScriptRunner, Scripts
-from .task import Call, P, R, Task, default_name
-from .topology import Topology
-from .unique import unique_key
+from rq_stream import validate
+from rq_stream.backends.base import Backend, NewJob
+from rq_stream.backends.streams import StreamsBackend
+from rq_stream.client.dead_letters import DeadLetters
+from rq_stream.client.job import Job
+from rq_stream.client.results import Results
+from rq_stream.client.task import Call, P, R, Task, default_name
+from rq_stream.codec import DEFAULT_MAX_PAYLOAD_BYTES, encode_job
+from rq_stream.connect import connection, topology
+from rq_stream.connect.connection import ConnectionSettings
+from rq_stream.connect.lean import LeanClient
+from rq_stream.connect.notify import Channels
+from rq_stream.connect.topology import Topology
+from rq_stream.errors import ConfigurationError, EnqueueError, UnknownTask
+from rq_stream.keys import AppKeys
+from rq_stream.options import Backoff, TaskOptions
+from rq_stream.patterns.cache import Cached, cached
+from rq_stream.patterns.locks import Lock
+from rq_stream.patterns.ratelimit import RateLimiter, parse_rate
+from rq_stream.patterns.unique import unique_key
+from rq_stream.scripts import RedisRunner, ScriptRunner, Scripts
 
 BackendKind = Literal["streams", "lists"]
 T = TypeVar("T")
@@ -61,7 +62,7 @@ def _target_url(
     sentinels: Sequence[str | tuple[str, int]] | None,
     service_name: str | None,
 ) -> str:
-    """One URL for every deployment (see :mod:`rq_stream.topology`)."""
+    """One URL for every deployment (see :mod:`rq_stream.connect.topology`)."""
     given = [name for name, v in (("url", url), ("cluster_nodes", cluster_nodes),
                                   ("sentinels", sentinels)) if v]  # fmt: skip
     if len(given) > 1:
@@ -94,8 +95,8 @@ class RqStream:
     ``url`` defaults to ``$REDIS_URL`` or ``redis://127.0.0.1:6379/0``; a Redis Cluster is
     ``cluster_nodes=["host:port", ...]`` (or a ``redis+cluster://`` URL), a Sentinel-managed
     master ``sentinels=[("host", 26379), ...], service_name="mymaster"`` (or a
-    ``redis+sentinel://`` URL; see :mod:`rq_stream.topology`). ``wait_replicas=N`` makes every
-    enqueue wait (``WAIT``, up to ``wait_timeout_ms``) until N replicas have the job. All keys
+    ``redis+sentinel://`` URL; see :mod:`rq_stream.connect.topology`). ``wait_replicas=N`` makes
+    every enqueue wait (``WAIT``, up to ``wait_timeout_ms``) until N replicas have the job. All keys
     start with ``prefix``. ``lease_s`` is how long a job may go without its worker's renewal
     before another worker takes it over (the worker's event loop renews it every third of it,
     so only dead or stalled workers lose jobs; GIL-holding code belongs in ``process=True``).
@@ -288,7 +289,7 @@ class RqStream:
         elif options.rate_key is not None:
             raise ConfigurationError("rate_key needs a rate_limit (e.g. rate_limit='10/s')")
         if options.process:
-            from .worker.processes import reference
+            from rq_stream.worker.processes import reference
 
             reference(name, f)  # raises ConfigurationError if a subprocess could not find it
         return options
@@ -398,7 +399,7 @@ class RqStream:
         """The backend object of a queue (the worker makes its own, with its consumer name)."""
         config = self.queue_config(queue)
         if config.backend == "lists":
-            from .backends.lists import ListsBackend
+            from rq_stream.backends.lists import ListsBackend
 
             return ListsBackend(self.redis, self.blocking_redis, self.scripts, self.keys, consumer)
         return StreamsBackend(self.redis, self.blocking_redis, self.scripts, self.keys, consumer)
@@ -503,7 +504,7 @@ class RqStream:
         wait_s: float | None = None,
         redis_stats: bool = False,
     ) -> Callable[[Callable[P, Awaitable[R]]], Cached[P, R]]:
-        """Cache an async function's results in Redis for ``ttl_s`` (see :mod:`rq_stream.cache`).
+        """Cache an async function's results in Redis for ``ttl_s`` (rq_stream.patterns.cache).
 
         ``key(*args, **kwargs)`` names an entry (default: a digest of the arguments); one caller
         computes a missing entry while the others wait up to ``wait_s`` for it.

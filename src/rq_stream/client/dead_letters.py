@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import codec
-from .errors import EnvelopeError
+from rq_stream import codec
+from rq_stream.errors import EnvelopeError
 
 if TYPE_CHECKING:
-    from .app import RqStream
+    from rq_stream.client.app import RqStream
 
 _PAGE = 500
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
 
-from .errors import ConnectionFailed
+from rq_stream.errors import ConnectionFailed
 
 Kind = Literal["single", "cluster", "sentinel"]
 Address = tuple[str, int]

@@ -22,9 +22,9 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff
 
-from . import topology
-from .errors import ConfigurationError, ConnectionFailed, RedisOutOfMemory
-from .lean import keepalive_options
+from rq_stream.connect import topology
+from rq_stream.connect.lean import keepalive_options
+from rq_stream.errors import ConfigurationError, ConnectionFailed, RedisOutOfMemory
 
 log = structlog.get_logger("rq_stream.connection")
 

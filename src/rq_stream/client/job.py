@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from . import codec
-from .errors import JobNotFound, ResultTimeout, TaskFailed
+from rq_stream import codec
+from rq_stream.errors import JobNotFound, ResultTimeout, TaskFailed
 
 if TYPE_CHECKING:
-    from .app import RqStream
+    from rq_stream.client.app import RqStream
 
 R = TypeVar("R")
 

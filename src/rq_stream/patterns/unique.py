@@ -15,11 +15,11 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import codec
-from .errors import EnqueueError
+from rq_stream import codec
+from rq_stream.errors import EnqueueError
 
 if TYPE_CHECKING:
-    from .task import Task
+    from rq_stream.client.task import Task
 
 
 def _canonical(value: Any) -> Any:

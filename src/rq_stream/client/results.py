@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from redis.asyncio import Redis
 
-from .keys import AppKeys
-from .notify import Channels
-from .scripts import Scripts
+from rq_stream.connect.notify import Channels
+from rq_stream.keys import AppKeys
+from rq_stream.scripts import Scripts
 
 if TYPE_CHECKING:
-    from .job import Job
+    from rq_stream.client.job import Job
 
 Outcome = tuple[bytes, bytes]
 """(b"S", value) succeeded, (b"F", error) failed, (b"N", b"") not found, (b"", b"") timed out."""

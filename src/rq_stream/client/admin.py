@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from redis import exceptions as rex
 
-from . import codec
-from .connection import describe
-from .errors import RqStreamError
+from rq_stream import codec
+from rq_stream.connect.connection import describe
+from rq_stream.errors import RqStreamError
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from .app import RqStream
+    from rq_stream.client.app import RqStream
 
 WINDOW_MINUTES = 10
 """The per-minute buckets of the stats hash are kept this long (see scripts/lib/finish.lua)."""

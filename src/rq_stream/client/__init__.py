@@ -1,0 +1,1 @@
+"""The producer side: the app facade, task and job handles, results, dead letters."""

@@ -1,0 +1,1 @@
+"""Every Redis connection: URL and topology, redis-py clients, the lean script client, pub/sub."""

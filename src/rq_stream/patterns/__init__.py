@@ -1,0 +1,1 @@
+"""Redis patterns built on the context: cache-aside, locks, rate limits, unique jobs."""
