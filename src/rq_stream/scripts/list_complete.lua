@@ -14,24 +14,10 @@
 -- is not touched at all (still in the processing list, its record unchanged): the worker
 -- dead-letters it.
 -- @include now
+-- @include own_list
 -- @include finish
 -- @include check
-local now = now_ms()
-local out = {0}
-local done = 0
-for i = 2, #ARGV, 5 do
-  local id, attempt, ttl, res, env = ARGV[i], ARGV[i + 1], whole(ARGV[i + 2], 0, MAX_SECONDS), ARGV[i + 3], ARGV[i + 4]
-  if ttl == nil then
-    out[#out + 1] = (i - 2) / 5
-  else
-    local jk = KEYS[2] .. id
-    local h = redis.call('HMGET', jk, 'a', 'u', 'wt')
-    if h[1] == attempt and redis.call('LREM', KEYS[1], -1, env) == 1 then
-      succeed(jk, id, h, res, ttl, now, ARGV[1])
-      done = done + 1
-    end
-  end
-end
-count(KEYS[3], 'completed', done, now)
-out[1] = done
-return out
+-- @include settle
+return complete_batch(KEYS[1], nil, KEYS[2], KEYS[3], ARGV[1], 2, 5, function(i)
+  return ARGV[i + 4], ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+end)

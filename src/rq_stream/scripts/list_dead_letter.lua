@@ -12,14 +12,10 @@
 -- Returns 1 if dead-lettered, 0 if this attempt no longer owned the job.
 -- Fails before writing anything if result_ttl_s is not an integer from 0 to 2**31-1.
 -- @include now
+-- @include own_list
 -- @include finish
 -- @include check
+-- @include settle
 local ttl = need(ARGV[10], 0, MAX_SECONDS, 'result_ttl_s')
-local now = now_ms()
-local jk = KEYS[3] .. ARGV[3]
-if ARGV[4] ~= '' and redis.call('HGET', jk, 'a') ~= ARGV[4] then return 0 end
-if redis.call('LREM', KEYS[1], -1, ARGV[5]) ~= 1 then return 0 end
-bury(KEYS[2], jk, ARGV[1], ARGV[3], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], now, ttl,
-  ARGV[2])
-count(KEYS[4], 'dead', 1, now)
-return 1
+return dead_letter_job(KEYS[1], nil, ARGV[5], KEYS[2], KEYS[3] .. ARGV[3], KEYS[4], ARGV[1],
+  ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ttl)

@@ -10,7 +10,7 @@
 -- Returns one reply per job: 1 added, 0 a job with that id already exists (nothing written),
 -- or the id of the live job holding the same unique key (nothing written).
 -- @include now
--- @include list_owned
+-- @include own_list
 -- @include enqueue_jobs
 local ready = {}
 local out = enqueue_jobs(function(_, env) ready[#ready + 1] = env end)

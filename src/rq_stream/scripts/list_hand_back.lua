@@ -7,15 +7,13 @@
 -- KEYS[3] job key prefix    (hash per job)
 -- ARGV    groups of 3: job_id, attempt, envelope (oldest first: it is pushed last, taken first)
 -- Returns the number of jobs handed back.
+-- @include now
+-- @include own_list
 -- @include uncount
+-- @include settle
 local n = 0
 for i = #ARGV - 2, 1, -3 do
   local id, attempt, env = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local jk = KEYS[3] .. id
-  if redis.call('HGET', jk, 'a') == attempt and redis.call('LREM', KEYS[1], -1, env) == 1 then
-    redis.call('RPUSH', KEYS[2], env)
-    uncount(jk)
-    n = n + 1
-  end
+  n = n + hand_back_job(KEYS[1], nil, env, KEYS[2], KEYS[3] .. id, id, attempt, env)
 end
 return n

@@ -7,7 +7,6 @@
 -- ARGV[1] batch limit
 -- Returns {moved, ms until the next due job (-1 when none)}.
 -- @include now
+-- @include own_list
 -- @include move_due
-return move_due(KEYS[1], KEYS[3], tonumber(ARGV[1]), function(_, env)
-  redis.call('LPUSH', KEYS[2], env)
-end)
+return move_due(KEYS[1], KEYS[3], tonumber(ARGV[1]), KEYS[2])

@@ -12,7 +12,7 @@
 -- ARGV[1] consumer name, ARGV[2] lease in ms
 -- Returns the number of jobs returned, or -1 if the consumer is alive (nothing done).
 -- @include now
--- @include list_owned
+-- @include own_list
 local beat = redis.call('GET', KEYS[2])
 if beat and now_ms() - (tonumber(beat) or 0) <= tonumber(ARGV[2]) then return -1 end
 local items = redis.call('LRANGE', KEYS[3], 0, -1)

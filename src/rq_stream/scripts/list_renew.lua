@@ -11,7 +11,7 @@
 -- Returns the tokens of the jobs this consumer no longer owns.
 -- @include now
 -- @include list_beat
--- @include list_owned
+-- @include own_list
 beat(KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]), now_ms())
 local mine = {}
 for env, n in pairs(owned(KEYS[1])) do

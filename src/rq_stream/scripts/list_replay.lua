@@ -4,7 +4,6 @@
 -- KEYS[3] job key prefix    (hash per job)
 -- ARGV    dead-letter entry ids
 -- Returns the number of jobs replayed.
+-- @include own_list
 -- @include replay
-return replay(KEYS[1], KEYS[3], ARGV, function(_, env)
-  redis.call('LPUSH', KEYS[2], env)
-end)
+return replay(KEYS[1], KEYS[3], ARGV, KEYS[2])

@@ -9,20 +9,10 @@
 -- Returns 1 if scheduled, 0 if this attempt no longer owned the job (nothing done).
 -- Fails before writing anything if delay_ms is not an integer >= 0 (lib/check).
 -- @include now
+-- @include own_list
 -- @include finish
 -- @include check
+-- @include settle
 local delay = need(ARGV[3], 0, MAX_SECONDS * 1000, 'delay_ms')
-local now = now_ms()
-local jk = KEYS[4] .. ARGV[1]
-if redis.call('HGET', jk, 'a') ~= ARGV[2] or redis.call('LREM', KEYS[1], -1, ARGV[4]) ~= 1 then
-  return 0
-end
-if delay > 0 then
-  redis.call('ZADD', KEYS[3], now + delay, ARGV[1])
-  redis.call('HSET', jk, 's', 'retrying', 'e', ARGV[4], 'err', ARGV[5])
-else
-  redis.call('LPUSH', KEYS[2], ARGV[4])
-  redis.call('HSET', jk, 's', 'queued', 'err', ARGV[5])
-end
-count(KEYS[5], 'retried', 1, now)
-return 1
+return retry_job(KEYS[1], nil, ARGV[4], KEYS[2], KEYS[3], KEYS[4] .. ARGV[1], ARGV[1], ARGV[2],
+  delay, ARGV[4], ARGV[5], KEYS[5])

@@ -7,12 +7,13 @@
 -- KEYS[3] job key prefix    (hash per job)
 -- ARGV[1] consumer, ARGV[2..] groups of 2: envelope, job id ('' when it has none)
 -- Returns the number of jobs returned.
+-- @include own_list
 -- @include uncount
 local n = 0
 for i = 2, #ARGV, 2 do
   local env, id = ARGV[i], ARGV[i + 1]
-  if redis.call('LREM', KEYS[1], -1, env) == 1 then
-    redis.call('RPUSH', KEYS[2], env)
+  if release(KEYS[1], nil, env) then
+    requeue(KEYS[2], id, env, true)
     if id ~= '' then uncount_if_mine(KEYS[3] .. id, ARGV[1]) end
     n = n + 1
   end

@@ -14,9 +14,10 @@
 -- says running), so the worker runs it alone.
 -- Fails before writing anything if any max_attempts or result_ttl_s is not a valid integer.
 -- @include now
+-- @include own_list
 -- @include finish
 -- @include worker_lost
--- @include list_owned
+-- @include start
 -- @include check
 local maxes, ttls = {}, {}
 for i = 5, #ARGV, 4 do  -- every job's numbers checked before anything is written
@@ -29,37 +30,16 @@ local out = {}
 local buried = 0
 local alone = ARGV[4] == '1'
 for i = 5, #ARGV, 4 do
-  local id, max, ttl, env = ARGV[i], maxes[i], ttls[i], ARGV[i + 3]
-  local jk = KEYS[3] .. id
-  local h = redis.call('HMGET', jk, 's', 'a')
-  local st = h[1]
-  if (mine[env] or 0) < 1 then
-    out[#out + 1] = 0
-  elseif st == 'succeeded' or st == 'failed' then
-    redis.call('LREM', KEYS[1], -1, env)
-    mine[env] = mine[env] - 1
-    out[#out + 1] = 0
-  elseif st == 'running' and not alone and tonumber(h[2] or '0') + 1 == max then
-    out[#out + 1] = -3
-  else
-    local a = redis.call('HINCRBY', jk, 'a', 1)
-    redis.call('HINCRBY', jk, 'ta', 1)
-    if redis.call('HEXISTS', jk, 'fs') == 0 then redis.call('HSET', jk, 'fs', now) end
-    if a > max then
-      -- This start does not happen: the attempts recorded are the ones that did.
-      redis.call('HINCRBY', jk, 'a', -1)
-      redis.call('HINCRBY', jk, 'ta', -1)
-      redis.call('LREM', KEYS[1], -1, env)
-      mine[env] = mine[env] - 1
-      bury(KEYS[2], jk, ARGV[2], id, env, 'WorkerLost', worker_lost_message(jk, a - 1, max),
-        '', ARGV[1], now, ttl, ARGV[3])
-      buried = buried + 1
-      out[#out + 1] = -1
-    else
-      redis.call('HSET', jk, 's', 'running', 'w', ARGV[1], 'st', now)
-      out[#out + 1] = a
-    end
+  local id, env = ARGV[i], ARGV[i + 3]
+  local code = 0
+  if (mine[env] or 0) > 0 then
+    code = start_entry(KEYS[1], nil, env, KEYS[2], KEYS[3] .. id, ARGV[1], ARGV[2], ARGV[3], id,
+      maxes[i], ttls[i], now, nil, alone)
+    -- 0 (finished) and -1 (dead-lettered) took this envelope out of the processing list.
+    if code == 0 or code == -1 then mine[env] = mine[env] - 1 end
   end
+  if code == -1 then buried = buried + 1 end
+  out[#out + 1] = code
 end
 count(KEYS[4], 'dead', buried, now)
 return out

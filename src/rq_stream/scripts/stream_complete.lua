@@ -11,25 +11,10 @@
 -- the batch of each job whose result_ttl_s is not an integer from 0 to MAX_SECONDS; such a job
 -- is not touched at all (not acked, its record unchanged): the worker dead-letters it.
 -- @include now
+-- @include own_stream
 -- @include finish
 -- @include check
-local now = now_ms()
-local out = {0}
-local done = 0
-for i = 3, #ARGV, 5 do
-  local eid, id, attempt, ttl, res = ARGV[i], ARGV[i + 1], ARGV[i + 2], whole(ARGV[i + 3], 0, MAX_SECONDS), ARGV[i + 4]
-  if ttl == nil then
-    out[#out + 1] = (i - 3) / 5
-  else
-    local jk = KEYS[2] .. id
-    local h = redis.call('HMGET', jk, 'a', 'u', 'wt')
-    if h[1] == attempt and redis.call('XACK', KEYS[1], ARGV[1], eid) == 1 then
-      redis.call('XDEL', KEYS[1], eid)
-      succeed(jk, id, h, res, ttl, now, ARGV[2])
-      done = done + 1
-    end
-  end
-end
-count(KEYS[3], 'completed', done, now)
-out[1] = done
-return out
+-- @include settle
+return complete_batch(KEYS[1], ARGV[1], KEYS[2], KEYS[3], ARGV[2], 3, 5, function(i)
+  return ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+end)

@@ -11,15 +11,10 @@
 -- Returns 1 if dead-lettered, 0 if this attempt no longer owned the entry.
 -- Fails before writing anything if result_ttl_s is not an integer from 0 to 2**31-1.
 -- @include now
+-- @include own_stream
 -- @include finish
 -- @include check
+-- @include settle
 local ttl = need(ARGV[12], 0, MAX_SECONDS, 'result_ttl_s')
-local now = now_ms()
-local jk = KEYS[3] .. ARGV[5]
-if ARGV[6] ~= '' and redis.call('HGET', jk, 'a') ~= ARGV[6] then return 0 end
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[4]) ~= 1 then return 0 end
-redis.call('XDEL', KEYS[1], ARGV[4])
-bury(KEYS[2], jk, ARGV[2], ARGV[5], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], now, ttl,
-  ARGV[3])
-count(KEYS[4], 'dead', 1, now)
-return 1
+return dead_letter_job(KEYS[1], ARGV[1], ARGV[4], KEYS[2], KEYS[3] .. ARGV[5], KEYS[4], ARGV[2],
+  ARGV[3], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ttl)

@@ -11,17 +11,10 @@
 -- Returns 1 if deferred, 0 if this attempt no longer owned the job (nothing done).
 -- Fails before writing anything if delay_ms is not an integer (lib/check).
 -- @include now
+-- @include own_stream
 -- @include check
+-- @include uncount
+-- @include settle
 local delay = need(ARGV[5], -MAX_SECONDS * 1000, MAX_SECONDS * 1000, 'delay_ms')
-local now = now_ms()
-local jk = KEYS[3] .. ARGV[3]
-if redis.call('HGET', jk, 'a') ~= ARGV[4] or redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) ~= 1 then
-  return 0
-end
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], now + math.max(0, delay), ARGV[3])
-redis.call('HSET', jk, 's', 'scheduled', 'e', ARGV[6])
--- stream_start counted this start: take it back, deferral is not an attempt.
-redis.call('HINCRBY', jk, 'a', -1)
-redis.call('HINCRBY', jk, 'ta', -1)
-return 1
+return defer_job(KEYS[1], ARGV[1], ARGV[2], KEYS[2], KEYS[3] .. ARGV[3], ARGV[3], ARGV[4], delay,
+  ARGV[6])

@@ -5,16 +5,13 @@
 -- KEYS[2] job key prefix    (hash per job)
 -- ARGV[1] group, then groups of 4: entry_id, job_id, attempt, envelope
 -- Returns the number of jobs handed back.
+-- @include now
+-- @include own_stream
 -- @include uncount
+-- @include settle
 local n = 0
 for i = 2, #ARGV, 4 do
   local eid, id, attempt, env = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local jk = KEYS[2] .. id
-  if redis.call('HGET', jk, 'a') == attempt and redis.call('XACK', KEYS[1], ARGV[1], eid) == 1 then
-    redis.call('XDEL', KEYS[1], eid)
-    redis.call('XADD', KEYS[1], '*', 'j', id, 'd', env)
-    uncount(jk)
-    n = n + 1
-  end
+  n = n + hand_back_job(KEYS[1], ARGV[1], eid, KEYS[1], KEYS[2] .. id, id, attempt, env)
 end
 return n

@@ -4,11 +4,6 @@
 -- KEYS[3] job key prefix    (hash per job)
 -- ARGV    dead-letter entry ids
 -- Returns the number of jobs replayed.
+-- @include own_stream
 -- @include replay
-return replay(KEYS[1], KEYS[3], ARGV, function(id, env)
-  if id ~= '' then
-    redis.call('XADD', KEYS[2], '*', 'j', id, 'd', env)
-  else
-    redis.call('XADD', KEYS[2], '*', 'd', env)
-  end
-end)
+return replay(KEYS[1], KEYS[3], ARGV, KEYS[2])

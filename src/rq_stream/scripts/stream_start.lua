@@ -13,6 +13,7 @@
 -- (dead-lettered, do not run); -3 not started: its last attempt, after a crash, runs alone.
 -- Fails before writing anything if any max_attempts or result_ttl_s is not a valid integer.
 -- @include now
+-- @include own_stream
 -- @include finish
 -- @include worker_lost
 -- @include start
@@ -28,10 +29,9 @@ local buried = 0
 local alone = ARGV[5] == '1'
 for i = 6, #ARGV, 4 do
   local code = 0
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
-  if p[1] and p[1][2] == ARGV[2] then
-    code = start_entry(KEYS[1], KEYS[2], KEYS[3] .. ARGV[i + 1], ARGV[1], ARGV[2], ARGV[3],
-      ARGV[4], ARGV[i], ARGV[i + 1], max[i], ttl[i], now, nil, alone)
+  if pending_to(KEYS[1], ARGV[1], ARGV[i], ARGV[2]) then
+    code = start_entry(KEYS[1], ARGV[1], ARGV[i], KEYS[2], KEYS[3] .. ARGV[i + 1], ARGV[2],
+      ARGV[3], ARGV[4], ARGV[i + 1], max[i], ttl[i], now, nil, alone)
   end
   if code == -1 then buried = buried + 1 end
   out[#out + 1] = code

@@ -14,6 +14,7 @@
 -- dead-letters it.
 -- Fails before reading or writing anything if a count, max_attempts or TTL is not an integer.
 -- @include now
+-- @include own_stream
 -- @include finish
 -- @include worker_lost
 -- @include start
@@ -46,7 +47,7 @@ if read then
       local limit = limits[h[5] or '']
       local max, ttl = default_max, default_ttl
       if limit then max, ttl = limit[1], limit[2] end
-      code = start_entry(KEYS[1], KEYS[2], jk, ARGV[1], ARGV[2], ARGV[3], ARGV[4], eid, id,
+      code = start_entry(KEYS[1], ARGV[1], eid, KEYS[2], jk, ARGV[2], ARGV[3], ARGV[4], id,
         max, ttl, now, h)
       if code == -1 then buried = buried + 1 end
     end

@@ -1,8 +1,8 @@
--- move_due(delayed, job_prefix, limit, push): move up to `limit` due jobs from the delayed set
--- to the backlog with push(id, env); safe from any number of workers at once (a member moves
--- only if ZREM removed it). Returns {moved, ms until the next due job (-1 when none)}.
--- Needs lib/now.
-local function move_due(delayed, job_prefix, limit, push)
+-- move_due(delayed, job_prefix, limit, backlog): move up to `limit` due jobs from the delayed
+-- set to the backlog (requeue, behind the jobs waiting); safe from any number of workers at
+-- once (a member moves only if ZREM removed it). Returns {moved, ms until the next due job (-1 when none)}.
+-- Needs lib/now and lib/own_stream or lib/own_list.
+local function move_due(delayed, job_prefix, limit, backlog)
   local now = now_ms()
   local ids = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, limit)
   local moved = 0
@@ -11,7 +11,7 @@ local function move_due(delayed, job_prefix, limit, push)
       local jk = job_prefix .. id
       local env = redis.call('HGET', jk, 'e')
       if env then
-        push(id, env)
+        requeue(backlog, id, env, false)
         redis.call('HSET', jk, 's', 'queued')
         redis.call('HDEL', jk, 'e')
         moved = moved + 1

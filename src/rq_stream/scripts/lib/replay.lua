@@ -1,7 +1,8 @@
--- replay(dead, job_prefix, ids, push): put dead letters back on the backlog with push(id, env)
--- (id is '' for a payload that named no job); each keeps its job id and history (attempts
--- start again, the replay is counted). Returns the number of jobs replayed.
-local function replay(dead, job_prefix, ids, push)
+-- replay(dead, job_prefix, ids, backlog): put dead letters back on the backlog (requeue, behind
+-- the jobs waiting; id is '' for a payload that named no job); each keeps its job id and
+-- history (attempts start again, the replay is counted). Returns the number of jobs replayed.
+-- Needs lib/own_stream or lib/own_list.
+local function replay(dead, job_prefix, ids, backlog)
   local n = 0
   for _, did in ipairs(ids) do
     local entry = redis.call('XRANGE', dead, did, did)
@@ -13,7 +14,7 @@ local function replay(dead, job_prefix, ids, push)
       end
       redis.call('XDEL', dead, did)
       if env then
-        push(id, env)
+        requeue(backlog, id, env, false)
         if id ~= '' then
           local jk = job_prefix .. id
           redis.call('PERSIST', jk)

@@ -1,21 +1,21 @@
--- start_entry(...): count one attempt, atomically, for an entry delivered to `consumer`.
--- Returns the attempt number to run (>= 1); 0 if the job had already finished (the entry is
--- acked and deleted: do not run it) or is gone (no record, no entry: a failover lost its
--- enqueue; its delivery came from the old master); -1 if it was started max_attempts times
--- already without finishing (it crashed its workers: dead-lettered); -3 (unless `alone`) if
--- this would be its last attempt and its previous one ended with its worker dying (the record
--- still says running): nothing is changed, the worker runs it alone (Worker._isolation_loop).
--- Needs lib/finish (bury) and lib/worker_lost. `h` is the job's HMGET s a ta fs, when the caller
--- has read it.
-local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, id, max, ttl, now, h,
-                           alone)
+-- start_entry(...): count one attempt, atomically, for a job delivered to `consumer` (`ref`:
+-- its entry id or envelope, owned through `owner`/`group` as in lib/own_stream, lib/own_list).
+-- Returns the attempt number to run (>= 1); 0 if the job had already finished (its ownership is
+-- released: do not run it) or is gone (no record, no entry: a failover lost its enqueue; its
+-- delivery came from the old master); -1 if it was started max_attempts times already without
+-- finishing (it crashed its workers: released and dead-lettered); -3 (unless `alone`) if this
+-- would be its last attempt and its previous one ended with its worker dying (the record still
+-- says running): nothing is changed, the worker runs it alone (Worker._isolation_loop).
+-- Needs lib/own_stream or lib/own_list, lib/finish (bury) and lib/worker_lost. `h` is the job's
+-- HMGET s a ta fs, when the caller has read it.
+local function start_entry(owner, group, ref, dead, jk, consumer, chan, queue, id, max, ttl, now,
+                           h, alone)
   h = h or redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
-  if not h[1] and not redis.call('XRANGE', stream, eid, eid)[1] then
+  if not h[1] and not envelope(owner, ref) then
     return 0  -- neither record nor entry: lost with a failed-over master (async replication)
   end
   if h[1] == 'succeeded' or h[1] == 'failed' then
-    redis.call('XACK', stream, group, eid)
-    redis.call('XDEL', stream, eid)
+    release(owner, group, ref)
     return 0
   end
   local a = tonumber(h[2] or '0') + 1
@@ -26,16 +26,8 @@ local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, 
     return a
   end
   -- This start does not happen: the attempts recorded are the ones that did.
-  local entry = redis.call('XRANGE', stream, eid, eid)
-  local env = ''
-  if entry[1] then
-    local f = entry[1][2]
-    for j = 1, #f, 2 do
-      if f[j] == 'd' then env = f[j + 1] end
-    end
-  end
-  if redis.call('XACK', stream, group, eid) == 1 then
-    redis.call('XDEL', stream, eid)
+  local env = envelope(owner, ref) or ''
+  if release(owner, group, ref) then
     bury(dead, jk, chan, id, env, 'WorkerLost', worker_lost_message(jk, a - 1, max),
       '', consumer, now, ttl, queue)
   end
