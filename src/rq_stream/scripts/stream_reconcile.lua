@@ -6,6 +6,7 @@
 -- KEYS[2] job key prefix    (hash per job)
 -- ARGV[1] group, ARGV[2] consumer, ARGV[3..] entry ids the worker still answers for
 -- Returns the number of entries returned.
+-- @include own_stream
 -- @include uncount
 local known = {}
 for i = 3, #ARGV do known[ARGV[i]] = true end
@@ -19,13 +20,9 @@ while true do
       local entry = redis.call('XRANGE', KEYS[1], eid, eid)[1]
       redis.call('XACK', KEYS[1], ARGV[1], eid)
       if entry then
-        local f = entry[2]
-        local id
-        for j = 1, #f, 2 do
-          if f[j] == 'j' then id = f[j + 1] end
-        end
+        local id = job_of(entry[2])
         redis.call('XDEL', KEYS[1], eid)
-        redis.call('XADD', KEYS[1], '*', unpack(f))
+        redis.call('XADD', KEYS[1], '*', unpack(entry[2]))
         if id then uncount_if_mine(KEYS[2] .. id, ARGV[2]) end
         n = n + 1
       end

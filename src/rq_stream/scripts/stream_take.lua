@@ -35,11 +35,8 @@ local out = {}
 local buried = 0
 if read then
   for _, entry in ipairs(read[1][2]) do
-    local eid, f = entry[1], entry[2]
-    local id, env = nil, ''
-    for j = 1, #f, 2 do
-      if f[j] == 'j' then id = f[j + 1] elseif f[j] == 'd' then env = f[j + 1] end
-    end
+    local eid = entry[1]
+    local id, env = job_of(entry[2])
     local code = -2
     if id then
       local jk = KEYS[3] .. id

@@ -9,15 +9,20 @@ local function release(stream, group, eid)
   return true
 end
 
+-- job_of(fields): a backlog entry's job id (nil if it names none) and payload ('' if none).
+local function job_of(f)
+  local id, env = nil, ''
+  for j = 1, #f, 2 do
+    if f[j] == 'j' then id = f[j + 1] elseif f[j] == 'd' then env = f[j + 1] end
+  end
+  return id, env
+end
+
 -- envelope(owner, ref): the entry's payload ('' if it has none); nil when the entry is gone.
 local function envelope(stream, eid)
   local entry = redis.call('XRANGE', stream, eid, eid)[1]
   if not entry then return nil end
-  local f = entry[2]
-  local env = ''
-  for j = 1, #f, 2 do
-    if f[j] == 'd' then env = f[j + 1] end
-  end
+  local _, env = job_of(entry[2])
   return env
 end
 
