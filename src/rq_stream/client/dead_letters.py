@@ -21,7 +21,7 @@ from rq_stream import codec
 from rq_stream.errors import EnvelopeError
 
 if TYPE_CHECKING:
-    from rq_stream.client.app import RqStream
+    from rq_stream.context import Context
 
 _PAGE = 500
 
@@ -87,7 +87,7 @@ def _letter(queue: str, entry_id: bytes, f: dict[bytes, bytes]) -> DeadLetter:
 class DeadLetters:
     """The dead-letter stream of one queue."""
 
-    def __init__(self, app: RqStream, queue: str) -> None:
+    def __init__(self, app: Context, queue: str) -> None:
         self.app = app
         self.queue = queue
         self.key = app.keys.queue(queue).dead
