@@ -96,3 +96,17 @@ def test_task_and_job_settings_name_their_options_fields() -> None:
 
     assert set(TaskSettings.__annotations__) == {f.name for f in fields(TaskOptions)}
     assert set(JobSettings.__annotations__) == {f.name for f in fields(JobOptions)}
+
+
+MAX_FUNCTION_LINES = 50
+
+
+def test_functions_fit_on_a_screen() -> None:
+    long = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name}: {lines} lines")
+    assert not long, long
