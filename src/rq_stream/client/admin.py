@@ -223,7 +223,7 @@ async def queue_info(
     stats = await app.redis.hgetall(app.keys.queue(queue).stats)
     totals, throughput = _stats(stats, now_ms)
     try:
-        c = await app.backend(queue).counts(queue)
+        c = await app.backend(queue).counts()
     except (RqStreamError, rex.ResponseError) as exc:
         return QueueInfo(queue, backend, workers=serving, totals=totals, throughput=throughput,
                          error=str(exc))  # fmt: skip

@@ -398,11 +398,12 @@ class RqStream:
     def backend(self, queue: str, consumer: str = "producer") -> Backend:
         """The backend object of a queue (the worker makes its own, with its consumer name)."""
         config = self.queue_config(queue)
+        k = self.keys.queue(queue)
         if config.backend == "lists":
             from rq_stream.backends.lists import ListsBackend
 
-            return ListsBackend(self.redis, self.blocking_redis, self.scripts, self.keys, consumer)
-        return StreamsBackend(self.redis, self.blocking_redis, self.scripts, self.keys, consumer)
+            return ListsBackend(self.redis, self.blocking_redis, self.scripts, k, consumer)
+        return StreamsBackend(self.redis, self.blocking_redis, self.scripts, k, consumer)
 
     def _producer(self, queue: str) -> Backend:
         backend = self._producers.get(queue)
@@ -473,8 +474,8 @@ class RqStream:
         backend = self._producer(queue)
         chunks = [items[i : i + _ENQUEUE_CHUNK] for i in range(0, len(items), _ENQUEUE_CHUNK)]
         if len(chunks) == 1:
-            return list(await backend.enqueue(queue, chunks[0]))
-        replies = await asyncio.gather(*(backend.enqueue(queue, chunk) for chunk in chunks))
+            return list(await backend.enqueue(chunks[0]))
+        replies = await asyncio.gather(*(backend.enqueue(chunk) for chunk in chunks))
         return [reply for chunk_replies in replies for reply in chunk_replies]
 
     async def _register_queues(self, queues: Iterable[str]) -> None:
@@ -482,7 +483,7 @@ class RqStream:
         if new:
             await self.redis.sadd(self.keys.queues, *new)
             for q in new:
-                await self._producer(q).prepare(q)
+                await self._producer(q).prepare()
             self._known_queues.update(new)
 
     async def enqueue_by_name(

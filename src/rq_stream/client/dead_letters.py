@@ -125,7 +125,7 @@ class DeadLetters:
     async def replay(self, *ids: str) -> int:
         """Put dead letters (by entry id) back on the queue; each keeps its job id."""
         backend = self.app.backend(self.queue)
-        return await backend.replay(self.queue, ids)
+        return await backend.replay(ids)
 
     async def replay_where(self, predicate: Callable[[DeadLetter], bool]) -> int:
         chosen = [letter.id for letter in await self.all() if predicate(letter)]

@@ -211,7 +211,7 @@ class Worker:
             outage = Outage("preparing the queue", queue=q)
             while not self.stopping:
                 try:
-                    await backend.prepare(q)
+                    await backend.prepare()
                     await self.app.scripts.run("queue_register", (self.app.keys.queues,), [q])
                     await self._recall_pace(q)
                     break
@@ -234,8 +234,8 @@ class Worker:
             return
         try:
             backlog = 0
-            for q, backend in self.backends.items():
-                backlog += (await backend.counts(q)).backlog
+            for backend in self.backends.values():
+                backlog += (await backend.counts()).backlog
             seen_after = int(time.time() * 1000) - int(self.heartbeat_s * 3000)
             others = int(await self.app.redis.zcount(self.app.keys.workers, seen_after, "+inf"))
         except Outage.errors:
@@ -284,7 +284,7 @@ class Worker:
         self._isolated.clear()
         for q, backend in self.backends.items():
             try:
-                n = await backend.reconcile(q, list(self.held[q].values()))
+                n = await backend.reconcile(list(self.held[q].values()))
             except Outage.errors as exc:
                 self.log.warning(
                     "could not hand back jobs whose fetch was cut short; they are reclaimed "
@@ -306,9 +306,9 @@ class Worker:
             with self._taking():
                 try:
                     # Busy queue: one round trip reads and starts a batch. Idle: block for work.
-                    got = await backend.take(queue, count, self._limits)
+                    got = await backend.take(count, self._limits)
                     if not got:
-                        got = await backend.fetch(queue, count, block_ms)
+                        got = await backend.fetch(count, block_ms)
                     outage.recovered()
                 except outage.errors as exc:
                     await outage.failed(exc)
@@ -336,11 +336,11 @@ class Worker:
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + PRUNE_EVERY_S
                 with contextlib.suppress(*Outage.errors):
-                    await backend.prune(queue, max(10 * lease_ms, PRUNE_IDLE_MS))
+                    await backend.prune(max(10 * lease_ms, PRUNE_IDLE_MS))
             if self.free > 0 and not self._isolating:
                 with self._taking():
                     try:
-                        got = await backend.reclaim(queue, lease_ms, self.free)
+                        got = await backend.reclaim(lease_ms, self.free)
                         outage.recovered()
                     except outage.errors as exc:
                         await outage.failed(exc)
@@ -375,7 +375,7 @@ class Worker:
         outage = Outage("moving due delayed jobs", queue=queue)
         while True:
             try:
-                wait_ms = await backend.move_due(queue, 500)
+                wait_ms = await backend.move_due(500)
                 outage.recovered()
             except outage.errors as exc:
                 await outage.failed(exc)
@@ -390,9 +390,9 @@ class Worker:
             if self.in_flight:
                 continue
             idle = True
-            for q, backend in self.backends.items():
+            for backend in self.backends.values():
                 try:
-                    c = await backend.counts(q)
+                    c = await backend.counts()
                 except Outage.errors:
                     idle = False
                     break
@@ -493,7 +493,7 @@ class Worker:
         outage = Outage("starting jobs", queue=queue)
         while True:
             try:
-                attempts = await self.backends[queue].start(queue, deliveries, alone=alone)
+                attempts = await self.backends[queue].start(deliveries, alone=alone)
                 outage.recovered()
                 return attempts
             except outage.errors as exc:
@@ -625,7 +625,7 @@ class Worker:
                 if not held:
                     continue
                 try:
-                    lost = await self.backends[q].renew(q, list(held.values()))
+                    lost = await self.backends[q].renew(list(held.values()))
                     outage.recovered()
                 except outage.errors as exc:
                     await outage.failed(exc)
@@ -678,8 +678,8 @@ class Worker:
                 seen = (self.name, now_ms, now_ms - 24 * 3600 * 1000)
                 await run("worker_seen", (keys.workers,), seen, retries=0)
                 if time.monotonic() >= next_beat:
-                    for q, backend in self.backends.items():
-                        await backend.heartbeat([q], ttl_ms)
+                    for backend in self.backends.values():
+                        await backend.heartbeat(ttl_ms)
                     next_beat = time.monotonic() + self.heartbeat_s
                 await self._record_pace()
                 outage.recovered()
@@ -698,8 +698,8 @@ class Worker:
                 await self._record_pace()
                 await self.app.redis.delete(self.app.keys.worker(self.name))
                 await self.app.redis.zrem(self.app.keys.workers, self.name)
-                for q, backend in self.backends.items():
-                    await backend.leave([q])
+                for backend in self.backends.values():
+                    await backend.leave()
             except Outage.errors as exc:
                 self.log.warning("could not deregister the worker", error=str(exc))
 
