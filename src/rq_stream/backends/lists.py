@@ -239,7 +239,7 @@ class ListsBackend:
         args: list[Any] = [self.consumer, k.done_channel(""), self.queue, int(alone)]
         for d in deliveries:
             args += (d.job_id, d.max_attempts, d.result_ttl_s, d.raw)
-        keys = (self._proc, k.dead, k.job_prefix, k.stats)
+        keys = (self._proc, k.dead, k.job_prefix, k.stats, k.dead_index)
         reply = [int(x) for x in await self._scripts.run("list_start", keys, args)]
         self._forget([d.raw for d, a in zip(deliveries, reply, strict=True) if a in (0, -1)])
         return reply
@@ -288,7 +288,7 @@ class ListsBackend:
             worker,
             d.result_ttl_s,
         ]
-        keys = (self._proc, k.dead, k.job_prefix, k.stats)
+        keys = (self._proc, k.dead, k.job_prefix, k.stats, k.dead_index)
         reply = await self._scripts.run("list_dead_letter", keys, args)
         self._forget([d.raw])
         return bool(reply)
@@ -381,7 +381,7 @@ class ListsBackend:
         if not dead_ids:
             return 0
         k = self._k
-        keys = (k.dead, k.pending, k.job_prefix)
+        keys = (k.dead, k.pending, k.job_prefix, k.dead_index)
         return int(await self._scripts.run("list_replay", keys, dead_ids))
 
     async def counts(self) -> QueueCounts:

@@ -112,7 +112,7 @@ class StreamsBackend:
             args += (name, max_attempts, ttl)
         try:
             flat = await self._scripts.run(
-                "stream_take", (k.stream, k.dead, k.job_prefix, k.stats), args
+                "stream_take", (k.stream, k.dead, k.job_prefix, k.stats, k.dead_index), args
             )
         except rex.ResponseError as exc:
             if "NOGROUP" not in str(exc):
@@ -171,7 +171,7 @@ class StreamsBackend:
         for d in deliveries:
             args += (d.token, d.job_id, d.max_attempts, d.result_ttl_s)
         reply = await self._scripts.run(
-            "stream_start", (k.stream, k.dead, k.job_prefix, k.stats), args
+            "stream_start", (k.stream, k.dead, k.job_prefix, k.stats, k.dead_index), args
         )
         return [int(x) for x in reply]
 
@@ -219,7 +219,7 @@ class StreamsBackend:
             d.result_ttl_s,
         ]
         reply = await self._scripts.run(
-            "stream_dead_letter", (k.stream, k.dead, k.job_prefix, k.stats), args
+            "stream_dead_letter", (k.stream, k.dead, k.job_prefix, k.stats, k.dead_index), args
         )
         return bool(reply)
 
@@ -274,7 +274,9 @@ class StreamsBackend:
             return 0
         k = self._k
         return int(
-            await self._scripts.run("stream_replay", (k.dead, k.stream, k.job_prefix), dead_ids)
+            await self._scripts.run(
+                "stream_replay", (k.dead, k.stream, k.job_prefix, k.dead_index), dead_ids
+            )
         )
 
     async def counts(self) -> QueueCounts:
