@@ -36,6 +36,7 @@ from anyio.abc import TaskStatus
 
 from rq_stream import codec
 from rq_stream.backends.base import ALONE, Backend, Completion, Delivery, Failure
+from rq_stream.backends.presence import Presence
 from rq_stream.client.app import RqStream
 from rq_stream.connect import connection
 from rq_stream.connect.notify import Inbox
@@ -121,6 +122,7 @@ class Worker:
         self.reclaim_interval_s = reclaim_interval_s
         self.stats = WorkerStats()
         self.backends: dict[str, Backend] = {q: app.backend(q, self.name) for q in self.queues}
+        self.presence = Presence(app.redis, app.scripts, app.keys)
         self._limits = {
             name: (t.settings.attempts_allowed, t.settings.result_ttl_s)
             for name, t in app.tasks.items()
@@ -237,7 +239,7 @@ class Worker:
             for backend in self.backends.values():
                 backlog += (await backend.counts()).backlog
             seen_after = int(time.time() * 1000) - int(self.heartbeat_s * 3000)
-            others = int(await self.app.redis.zcount(self.app.keys.workers, seen_after, "+inf"))
+            others = await self.presence.seen_since(seen_after)
         except Outage.errors:
             return
         share = backlog // (others + 1)
@@ -647,7 +649,6 @@ class Worker:
         ``INFO_EVERY_S`` at most) and beat the backends every ``heartbeat_s`` (their liveness
         TTL stays ``3 x heartbeat_s``, so fresher rows do not make a stalled worker look dead
         sooner)."""
-        keys = self.app.keys
         ttl_ms = int(self.heartbeat_s * 3000)
         every_s = min(self.heartbeat_s, INFO_EVERY_S)
         outage = Outage("heartbeat")
@@ -673,10 +674,7 @@ class Worker:
                 now_ms = int(time.time() * 1000)
                 # Scripts flagged allow-oom: a worker draining a full Redis keeps beating. Not
                 # resent by the script runner: this loop backs off and logs an outage itself.
-                run, beat = self.app.scripts.run, (codec.dumps(info), ttl_ms)
-                await run("worker_heartbeat", (keys.worker(self.name),), beat, retries=0)
-                seen = (self.name, now_ms, now_ms - 24 * 3600 * 1000)
-                await run("worker_seen", (keys.workers,), seen, retries=0)
+                await self.presence.beat(self.name, codec.dumps(info), ttl_ms, now_ms)
                 if time.monotonic() >= next_beat:
                     for backend in self.backends.values():
                         await backend.heartbeat(ttl_ms)
@@ -696,8 +694,7 @@ class Worker:
             await self._reconcile()
             try:
                 await self._record_pace()
-                await self.app.redis.delete(self.app.keys.worker(self.name))
-                await self.app.redis.zrem(self.app.keys.workers, self.name)
+                await self.presence.leave(self.name)
                 for backend in self.backends.values():
                     await backend.leave()
             except Outage.errors as exc:
