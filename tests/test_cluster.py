@@ -166,7 +166,7 @@ async def test_blocking_reads_do_not_hold_up_short_commands(
         with anyio.fail_after(30):  # a guard against hanging, not a measure
             async with anyio.create_task_group() as tg:
                 for _ in range(5):  # more blocked readers than a small pool would hold
-                    tg.start_soon(streams.fetch, "busy", 1, 8_000)
+                    tg.start_soon(streams.fetch, 1, 8_000)
                     tg.start_soon(read_quiet)
                 await anyio.sleep(0.2)
                 for _ in range(20):
