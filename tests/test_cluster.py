@@ -153,20 +153,20 @@ async def test_blocking_reads_do_not_hold_up_short_commands(
         return None
 
     async with app:
-        await app.backend("busy").prepare("busy")
+        await app.backend("busy").prepare()
         streams, lists = app.backend("busy", "c1"), app.backend("quiet", "c2")
         assert isinstance(app.blocking_redis, RedisCluster)
         assert app.blocking_redis is not app.redis
         returned: list[str] = []
 
         async def read_quiet() -> None:  # nothing is ever enqueued there: blocks its whole 8 s
-            await lists.fetch("quiet", 1, 8_000)
+            await lists.fetch(1, 8_000)
             returned.append("quiet")
 
         with anyio.fail_after(30):  # a guard against hanging, not a measure
             async with anyio.create_task_group() as tg:
                 for _ in range(5):  # more blocked readers than a small pool would hold
-                    tg.start_soon(streams.fetch, "busy", 1, 8_000)
+                    tg.start_soon(streams.fetch, 1, 8_000)
                     tg.start_soon(read_quiet)
                 await anyio.sleep(0.2)
                 for _ in range(20):

@@ -138,11 +138,12 @@ class Context:
 
     def backend(self, queue: str, consumer: str = "producer") -> Backend:
         """The backend object of a queue (a worker makes its own, with its consumer name)."""
+        k = self.keys.queue(queue)
         if self.queue_config(queue).backend == "lists":
             from rq_stream.backends.lists import ListsBackend
 
-            return ListsBackend(self.redis, self.blocking_redis, self.scripts, self.keys, consumer)
-        return StreamsBackend(self.redis, self.blocking_redis, self.scripts, self.keys, consumer)
+            return ListsBackend(self.redis, self.blocking_redis, self.scripts, k, consumer)
+        return StreamsBackend(self.redis, self.blocking_redis, self.scripts, k, consumer)
 
     # ----------------------------------------------------------------- lifecycle
     async def connect(self) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from redis import exceptions as rex
 
 from rq_stream import codec
+from rq_stream.backends.presence import Presence
 from rq_stream.connect.connection import describe
 from rq_stream.errors import RqStreamError
 
@@ -178,18 +179,8 @@ async def _server_ms(app: RqStream) -> int:
 
 async def live_workers(app: RqStream, now_ms: int) -> list[WorkerInfo]:
     """Workers whose heartbeat key has not expired."""
-    entries = await app.redis.zrange(app.keys.workers, 0, -1, withscores=True)
-    if not entries:
-        return []
-    async with app.redis.pipeline(transaction=False) as p:
-        for name, _score in entries:
-            p.get(app.keys.worker(name.decode()))
-        raws = await p.execute()
-    out: list[WorkerInfo] = []
-    for (name, score), raw in zip(entries, raws, strict=True):
-        if raw is not None:
-            out.append(_worker_info(name.decode(), raw, now_ms, float(score)))
-    return out
+    rows = await Presence(app.redis, app.scripts, app.keys).rows()
+    return [_worker_info(name, raw, now_ms, seen_ms) for name, seen_ms, raw in rows]
 
 
 def _worker_info(name: str, raw: bytes, now_ms: int, seen_ms: float) -> WorkerInfo:
@@ -223,7 +214,7 @@ async def queue_info(
     stats = await app.redis.hgetall(app.keys.queue(queue).stats)
     totals, throughput = _stats(stats, now_ms)
     try:
-        c = await app.backend(queue).counts(queue)
+        c = await app.backend(queue).counts()
     except (RqStreamError, rex.ResponseError) as exc:
         return QueueInfo(queue, backend, workers=serving, totals=totals, throughput=throughput,
                          error=str(exc))  # fmt: skip

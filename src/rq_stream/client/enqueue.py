@@ -110,8 +110,8 @@ class Producer:
         backend = self._backend(queue)
         chunks = [items[i : i + _ENQUEUE_CHUNK] for i in range(0, len(items), _ENQUEUE_CHUNK)]
         if len(chunks) == 1:
-            return list(await backend.enqueue(queue, chunks[0]))
-        replies = await asyncio.gather(*(backend.enqueue(queue, chunk) for chunk in chunks))
+            return list(await backend.enqueue(chunks[0]))
+        replies = await asyncio.gather(*(backend.enqueue(chunk) for chunk in chunks))
         return [reply for chunk_replies in replies for reply in chunk_replies]
 
     async def _register_queues(self, queues: Iterable[str]) -> None:
@@ -120,5 +120,5 @@ class Producer:
         if new:
             await self._ctx.redis.sadd(self._ctx.keys.queues, *new)
             for q in new:
-                await self._backend(q).prepare(q)
+                await self._backend(q).prepare()
             known.update(new)

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from rq_stream import codec
+from rq_stream.backends.jobs import JobRecords
 from rq_stream.client.results import Results
 from rq_stream.errors import JobNotFound, ResultTimeout, TaskFailed
 
@@ -110,12 +111,15 @@ class Job(Generic[R]):
     def __hash__(self) -> int:
         return hash((self.id, self.queue))
 
+    def _records(self) -> JobRecords:
+        return JobRecords(self._ctx.redis, self._ctx.keys.queue(self.queue))
+
     async def info(self) -> JobInfo:
-        h = await self._ctx.redis.hgetall(self._ctx.keys.queue(self.queue).job(self.id))
+        h = await self._records().record(self.id)
         return JobInfo.from_hash(self.id, self.queue, h)
 
     async def status(self) -> JobStatus:
-        raw = await self._ctx.redis.hget(self._ctx.keys.queue(self.queue).job(self.id), "s")
+        raw = await self._records().status(self.id)
         return JobStatus.NOT_FOUND if raw is None else JobStatus(raw.decode())
 
     async def result(self, timeout_s: float | None = None) -> R:

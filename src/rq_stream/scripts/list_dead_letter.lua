@@ -5,6 +5,7 @@
 -- KEYS[2] dead     (stream) dead letters
 -- KEYS[3] job key prefix    (hash per job)
 -- KEYS[4] stats    (hash)   queue counters
+-- KEYS[5] dead index (hash) job id -> dead-letter entry id
 -- ARGV[1] channel prefix, ARGV[2] queue name, ARGV[3] job_id ('' when the payload has none),
 -- ARGV[4] attempt ('' = never started: skip the attempt check), ARGV[5] envelope (raw bytes as
 -- taken), ARGV[6] exception type, ARGV[7] message, ARGV[8] traceback, ARGV[9] worker,
@@ -20,6 +21,6 @@ local jk = KEYS[3] .. ARGV[3]
 if ARGV[4] ~= '' and redis.call('HGET', jk, 'a') ~= ARGV[4] then return 0 end
 if redis.call('LREM', KEYS[1], -1, ARGV[5]) ~= 1 then return 0 end
 bury(KEYS[2], jk, ARGV[1], ARGV[3], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], now, ttl,
-  ARGV[2])
+  ARGV[2], KEYS[5])
 count(KEYS[4], 'dead', 1, now)
 return 1

@@ -2,9 +2,10 @@
 -- KEYS[1] dead     (stream) dead letters
 -- KEYS[2] pending  (list)   the queue's backlog
 -- KEYS[3] job key prefix    (hash per job)
+-- KEYS[4] dead index (hash) job id -> dead-letter entry id
 -- ARGV    dead-letter entry ids
 -- Returns the number of jobs replayed.
 -- @include replay
 return replay(KEYS[1], KEYS[3], ARGV, function(_, env)
   redis.call('LPUSH', KEYS[2], env)
-end)
+end, KEYS[4])

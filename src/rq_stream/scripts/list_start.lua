@@ -4,6 +4,7 @@
 -- KEYS[2] dead     (stream) dead letters
 -- KEYS[3] job key prefix    (hash per job)
 -- KEYS[4] stats    (hash)   queue counters
+-- KEYS[5] dead index (hash) job id -> dead-letter entry id
 -- ARGV[1] consumer, ARGV[2] channel prefix, ARGV[3] queue name, ARGV[4] '1' when the worker
 -- runs these alone (no -3)
 -- ARGV[5..] groups of 4: job_id, max_attempts, result_ttl_s, envelope
@@ -52,7 +53,7 @@ for i = 5, #ARGV, 4 do
       redis.call('LREM', KEYS[1], -1, env)
       mine[env] = mine[env] - 1
       bury(KEYS[2], jk, ARGV[2], id, env, 'WorkerLost', worker_lost_message(jk, a - 1, max),
-        '', ARGV[1], now, ttl, ARGV[3])
+        '', ARGV[1], now, ttl, ARGV[3], KEYS[5])
       buried = buried + 1
       out[#out + 1] = -1
     else

@@ -4,6 +4,7 @@
 -- KEYS[2] dead     (stream) dead letters
 -- KEYS[3] job key prefix    (hash per job)
 -- KEYS[4] stats    (hash)   queue counters
+-- KEYS[5] dead index (hash) job id -> dead-letter entry id
 -- ARGV[1] group, ARGV[2] channel prefix, ARGV[3] queue name, ARGV[4] entry_id,
 -- ARGV[5] job_id ('' when the payload has none), ARGV[6] attempt ('' = never started: skip the
 -- ownership check), ARGV[7] envelope (raw bytes as read), ARGV[8] exception type,
@@ -20,6 +21,6 @@ if ARGV[6] ~= '' and redis.call('HGET', jk, 'a') ~= ARGV[6] then return 0 end
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[4]) ~= 1 then return 0 end
 redis.call('XDEL', KEYS[1], ARGV[4])
 bury(KEYS[2], jk, ARGV[2], ARGV[5], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], now, ttl,
-  ARGV[3])
+  ARGV[3], KEYS[5])
 count(KEYS[4], 'dead', 1, now)
 return 1

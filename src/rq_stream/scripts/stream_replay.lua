@@ -2,6 +2,7 @@
 -- KEYS[1] dead     (stream) dead letters
 -- KEYS[2] stream   (stream) the queue's backlog
 -- KEYS[3] job key prefix    (hash per job)
+-- KEYS[4] dead index (hash) job id -> dead-letter entry id
 -- ARGV    dead-letter entry ids
 -- Returns the number of jobs replayed.
 -- @include replay
@@ -11,4 +12,4 @@ return replay(KEYS[1], KEYS[3], ARGV, function(id, env)
   else
     redis.call('XADD', KEYS[2], '*', 'd', env)
   end
-end)
+end, KEYS[4])

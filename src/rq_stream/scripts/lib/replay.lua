@@ -1,7 +1,8 @@
--- replay(dead, job_prefix, ids, push): put dead letters back on the backlog with push(id, env)
--- (id is '' for a payload that named no job); each keeps its job id and history (attempts
--- start again, the replay is counted). Returns the number of jobs replayed.
-local function replay(dead, job_prefix, ids, push)
+-- replay(dead, job_prefix, ids, push, index): put dead letters back on the backlog with
+-- push(id, env) (id is '' for a payload that named no job); each keeps its job id and history
+-- (attempts start again, the replay is counted), and leaves the dead-letter index (hash: job
+-- id -> entry id) if it named this entry. Returns the number of jobs replayed.
+local function replay(dead, job_prefix, ids, push, index)
   local n = 0
   for _, did in ipairs(ids) do
     local entry = redis.call('XRANGE', dead, did, did)
@@ -12,6 +13,7 @@ local function replay(dead, job_prefix, ids, push)
         if f[j] == 'd' then env = f[j + 1] elseif f[j] == 'job' then id = f[j + 1] end
       end
       redis.call('XDEL', dead, did)
+      if id ~= '' and redis.call('HGET', index, id) == did then redis.call('HDEL', index, id) end
       if env then
         push(id, env)
         if id ~= '' then

@@ -6,9 +6,9 @@
 -- this would be its last attempt and its previous one ended with its worker dying (the record
 -- still says running): nothing is changed, the worker runs it alone (Worker._isolation_loop).
 -- Needs lib/finish (bury) and lib/worker_lost. `h` is the job's HMGET s a ta fs, when the caller
--- has read it.
+-- has read it. `dindex`: the dead-letter index (hash, QueueKeys.dead_index).
 local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, id, max, ttl, now, h,
-                           alone)
+                           alone, dindex)
   h = h or redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
   if not h[1] and not redis.call('XRANGE', stream, eid, eid)[1] then
     return 0  -- neither record nor entry: lost with a failed-over master (async replication)
@@ -37,7 +37,7 @@ local function start_entry(stream, dead, jk, group, consumer, chan, queue, eid, 
   if redis.call('XACK', stream, group, eid) == 1 then
     redis.call('XDEL', stream, eid)
     bury(dead, jk, chan, id, env, 'WorkerLost', worker_lost_message(jk, a - 1, max),
-      '', consumer, now, ttl, queue)
+      '', consumer, now, ttl, queue, dindex)
   end
   return -1
 end
