@@ -128,14 +128,14 @@ async def test_queues_spread_over_nodes_and_everything_runs(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(worker.run)
                 got = {j: await j.result(timeout_s=10) for j in expected}
-                snapshot = await admin_module.gather(app)  # while the worker is alive
+                snapshot = await admin_module.gather(app.context, app.task_queues())  # while the worker is alive
                 worker.request_stop()
         assert got == expected
         assert {q.name for q in snapshot.queues} >= set(QUEUES)
         assert len(snapshot.workers) == 1 and sorted(snapshot.workers[0].queues) == sorted(QUEUES)
         dead = [letter for q in QUEUES for letter in await app.dead_letters(q).list()]
         assert len(dead) == 6 and all(d.exc_type == "ValueError" for d in dead)
-        final = await admin_module.gather(app)
+        final = await admin_module.gather(app.context, app.task_queues())
         assert sum(q.totals["completed"] for q in final.queues) == 54 + 6 + 1
         assert (await once.enqueue(7)).id != a.id  # the first one finished: its key was freed
         assert sum(q.dead for q in final.queues) == 6

@@ -30,8 +30,8 @@ def info_command(args: argparse.Namespace) -> int:
 
 
 async def _info_once(app: RqStream, display: _Display) -> int:
-    await admin.declare_found_queues(app)
-    display.show(await admin.gather(app))
+    await admin.declare_found_queues(app.context)
+    display.show(await admin.gather(app.context, app.task_queues()))
     return 0
 
 
@@ -45,9 +45,9 @@ async def _info_watch(app: RqStream, display: _Display, interval_s: float) -> in
                     tg.cancel_scope.cancel()
 
             tg.start_soon(stop_on_signal)
-            await admin.declare_found_queues(app)
+            await admin.declare_found_queues(app.context)
             while True:
-                display.show(await admin.gather(app))
+                display.show(await admin.gather(app.context, app.task_queues()))
                 await anyio.sleep(interval_s)
     return 0
 

@@ -1,7 +1,7 @@
 """What ``rq-stream info`` shows: per queue the backlog, jobs in flight, delayed, dead letters,
 live workers and recent throughput; and the live workers themselves.
 
-    snapshot = await gather(app)
+    snapshot = await gather(app.context, app.task_queues())
     print(json.dumps(snapshot.as_dict()))      # for scripts
     print(render_plain(snapshot))              # for people (or render_rich with rich installed)
 
@@ -10,7 +10,7 @@ The rendering is in ``rq_stream.client.render``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -20,10 +20,11 @@ from redis import exceptions as rex
 from rq_stream import codec
 from rq_stream.backends.presence import Presence
 from rq_stream.connect.connection import describe
+from rq_stream.context import QueueConfig
 from rq_stream.errors import RqStreamError
 
 if TYPE_CHECKING:
-    from rq_stream.client.app import RqStream
+    from rq_stream.context import Context
 
 WINDOW_MINUTES = 10
 """The per-minute buckets of the stats hash are kept this long (see scripts/lib/finish.lua)."""
@@ -116,20 +117,20 @@ class Snapshot:
 
 
 # ---------------------------------------------------------------------- gathering
-async def gather(app: RqStream) -> Snapshot:
+async def gather(app: Context, task_queues: Iterable[str] = ()) -> Snapshot:
     """Read everything ``info`` shows (a handful of round trips, no key scans)."""
     now_ms = await _server_ms(app)
-    names = set(await app.known_queues())
-    names.update(t.settings.queue for t in app.tasks.values())
+    names = set(await known_queues(app))
+    names.update(task_queues)  # the queues of the app's tasks, registered there or not
     names.update(app.queues)
     workers = await live_workers(app, now_ms)
     queues = [await queue_info(app, q, workers, now_ms) for q in sorted(names)]
     at = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc)
     memory = await memory_info(app)
-    return Snapshot(describe(app.url), app.prefix, at, queues, workers, memory)
+    return Snapshot(describe(app.url), app.settings.prefix, at, queues, workers, memory)
 
 
-async def memory_info(app: RqStream) -> MemoryInfo | None:
+async def memory_info(app: Context) -> MemoryInfo | None:
     """From ``INFO memory`` (None when the server does not tell)."""
     try:
         if app.topology.kind == "cluster":  # every master answers, as {node: {...}}
@@ -159,25 +160,31 @@ def memory_of(info: dict[str, Any]) -> MemoryInfo:
     return MemoryInfo(used, limit, str(info.get("maxmemory_policy", "?")), ratio, pressure)
 
 
-async def declare_found_queues(app: RqStream) -> None:
+async def declare_found_queues(app: Context) -> None:
     """Declare on ``app`` the backend of each queue it does not know, from the keys in Redis
     (for an application built from a URL and a prefix alone, without its module)."""
-    for queue in await app.known_queues():
+    for queue in await known_queues(app):
         if queue in app.queues:
             continue
         k = app.keys.queue(queue)
         streams = await app.redis.exists(k.stream)
         lists = await app.redis.exists(k.pending, k.consumers)
         if lists and not streams:
-            app.queue(queue, backend="lists")
+            app.queues[queue] = QueueConfig(queue, "lists")
 
 
-async def _server_ms(app: RqStream) -> int:
+async def known_queues(app: Context) -> list[str]:
+    """The queues registered on the server (every queue a producer has enqueued to)."""
+    names = await app.redis.smembers(app.keys.queues)
+    return sorted(n.decode() for n in names)
+
+
+async def _server_ms(app: Context) -> int:
     seconds, micros = await app.redis.time()
     return int(seconds) * 1000 + int(micros) // 1000
 
 
-async def live_workers(app: RqStream, now_ms: int) -> list[WorkerInfo]:
+async def live_workers(app: Context, now_ms: int) -> list[WorkerInfo]:
     """Workers whose heartbeat key has not expired."""
     rows = await Presence(app.redis, app.scripts, app.keys).rows()
     return [_worker_info(name, raw, now_ms, seen_ms) for name, seen_ms, raw in rows]
@@ -207,7 +214,7 @@ def _worker_info(name: str, raw: bytes, now_ms: int, seen_ms: float) -> WorkerIn
 
 
 async def queue_info(
-    app: RqStream, queue: str, workers: Sequence[WorkerInfo], now_ms: int
+    app: Context, queue: str, workers: Sequence[WorkerInfo], now_ms: int
 ) -> QueueInfo:
     backend = app.queue_config(queue).backend
     serving = sum(1 for w in workers if queue in w.queues)

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from rq_stream import validate
 from rq_stream.backends.base import Backend
+from rq_stream.client import admin
 from rq_stream.client.dead_letters import DeadLetters
 from rq_stream.client.enqueue import Producer
 from rq_stream.client.job import Job
@@ -326,8 +327,12 @@ class RqStream:
         return DeadLetters(self.context, queue or self.default_queue)
 
     async def known_queues(self) -> list[str]:
-        names = await self.redis.smembers(self.keys.queues)
-        return sorted(n.decode() for n in names)
+        """The queues registered on the server (every queue a producer has enqueued to)."""
+        return await admin.known_queues(self.context)
+
+    def task_queues(self) -> set[str]:
+        """The queues this app's tasks go to by default."""
+        return {t.settings.queue for t in self.tasks.values()}
 
     def run(self, coro: Callable[[], Awaitable[T]]) -> T:
         """Convenience for scripts: connect, run ``coro()``, close."""
