@@ -124,7 +124,7 @@ async def main(args: argparse.Namespace) -> None:
         )
 
     # Worker: n jobs pre-enqueued (the bulk run above left them), one process, concurrency 100.
-    backlog = (await app.backend(QUEUE).counts(QUEUE)).backlog
+    backlog = (await app.backend(QUEUE).counts()).backlog
     assert backlog == n, backlog
     await app.redis.config_resetstat()
     before, rt0 = await commandstats(app), trips.count

@@ -319,7 +319,8 @@ def test_tables_plain_and_rich() -> None:
 
     from rich.console import Console
 
-    from rq_stream.client.admin import QueueInfo, Snapshot, WorkerInfo, render_plain, render_rich
+    from rq_stream.client.admin import QueueInfo, Snapshot, WorkerInfo
+    from rq_stream.client.render import render_plain, render_rich
 
     worker = WorkerInfo("host:1:abc", "host", 1, ["default"], 10, 5, 7, 0, 3700.0, 1.0, 3, 2)
     snapshot = Snapshot(

@@ -128,14 +128,14 @@ async def test_queues_spread_over_nodes_and_everything_runs(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(worker.run)
                 got = {j: await j.result(timeout_s=10) for j in expected}
-                snapshot = await admin_module.gather(app)  # while the worker is alive
+                snapshot = await admin_module.gather(app.context, app.task_queues())  # while the worker is alive
                 worker.request_stop()
         assert got == expected
         assert {q.name for q in snapshot.queues} >= set(QUEUES)
         assert len(snapshot.workers) == 1 and sorted(snapshot.workers[0].queues) == sorted(QUEUES)
         dead = [letter for q in QUEUES for letter in await app.dead_letters(q).list()]
         assert len(dead) == 6 and all(d.exc_type == "ValueError" for d in dead)
-        final = await admin_module.gather(app)
+        final = await admin_module.gather(app.context, app.task_queues())
         assert sum(q.totals["completed"] for q in final.queues) == 54 + 6 + 1
         assert (await once.enqueue(7)).id != a.id  # the first one finished: its key was freed
         assert sum(q.dead for q in final.queues) == 6
@@ -153,20 +153,20 @@ async def test_blocking_reads_do_not_hold_up_short_commands(
         return None
 
     async with app:
-        await app.backend("busy").prepare("busy")
+        await app.backend("busy").prepare()
         streams, lists = app.backend("busy", "c1"), app.backend("quiet", "c2")
         assert isinstance(app.blocking_redis, RedisCluster)
         assert app.blocking_redis is not app.redis
         returned: list[str] = []
 
         async def read_quiet() -> None:  # nothing is ever enqueued there: blocks its whole 8 s
-            await lists.fetch("quiet", 1, 8_000)
+            await lists.fetch(1, 8_000)
             returned.append("quiet")
 
         with anyio.fail_after(30):  # a guard against hanging, not a measure
             async with anyio.create_task_group() as tg:
                 for _ in range(5):  # more blocked readers than a small pool would hold
-                    tg.start_soon(streams.fetch, "busy", 1, 8_000)
+                    tg.start_soon(streams.fetch, 1, 8_000)
                     tg.start_soon(read_quiet)
                 await anyio.sleep(0.2)
                 for _ in range(20):

@@ -206,12 +206,12 @@ async def test_dead_consumers_are_pruned_only_when_empty_and_gone(app: RqStream)
     await app.enqueue_many([noop.call(i) for i in range(2)])
     k = app.keys.queue("default")
     holder = app.backend("default", consumer="dead-with-work")
-    assert len(await holder.fetch("default", 1, 100)) == 1
+    assert len(await holder.fetch(1, 100)) == 1
     for name in ("dead-empty", "alive-empty"):
         await app.redis.xgroup_createconsumer(k.stream, GROUP, name)
     await app.redis.set(app.keys.worker("alive-empty"), b"beat", px=10_000)
     pruner = app.backend("default", consumer="pruner")
-    assert await pruner.prune("default", idle_ms=0) == 1
+    assert await pruner.prune(idle_ms=0) == 1
     names = {c["name"].decode() for c in await app.redis.xinfo_consumers(k.stream, GROUP)}
     assert names == {"dead-with-work", "alive-empty"}
 
@@ -243,12 +243,12 @@ async def test_a_stalled_reader_does_not_start_a_reclaimed_entry(app: RqStream) 
 
     job = await add.enqueue(1, 1)
     slow, fast = app.backend("default", consumer="slow"), app.backend("default", consumer="fast")
-    (got,) = await slow.fetch("default", 1, 100)
+    (got,) = await slow.fetch(1, 100)
     got.job_id, got.max_attempts = job.id, 3
-    (taken,) = await fast.reclaim("default", lease_ms=0, count=1)
+    (taken,) = await fast.reclaim(lease_ms=0, count=1)
     taken.job_id, taken.max_attempts = job.id, 3
-    assert await fast.start("default", [taken]) == [1]
-    assert await slow.start("default", [got]) == [0]  # no longer its entry: not run twice
+    assert await fast.start([taken]) == [1]
+    assert await slow.start([got]) == [0]  # no longer its entry: not run twice
     assert (await job.info()).attempts == 1
 
 

@@ -25,7 +25,7 @@ Q = lists_app.QUEUE
 
 def backend(app: RqStream, consumer: str, *, blmove: bool | None = None) -> ListsBackend:
     return ListsBackend(
-        app.redis, app.blocking_redis, app.scripts, app.keys, consumer, blmove=blmove
+        app.redis, app.blocking_redis, app.scripts, app.keys.queue(Q), consumer, blmove=blmove
     )
 
 
@@ -112,7 +112,7 @@ async def test_round_trip_through_the_app(app: RqStream) -> None:
     assert [await j.result(timeout_s=5) for j in jobs] == [i + 1 for i in range(50)]
     info = await jobs[0].info()
     assert (info.status, info.attempts, info.total_attempts) == (JobStatus.SUCCEEDED, 1, 1)
-    counts = await app.backend("q").counts("q")
+    counts = await app.backend("q").counts()
     assert (counts.backlog, counts.in_flight, counts.delayed, counts.dead) == (0, 0, 0, 0)
     assert await app.redis.hget(k.stats, "completed") == b"50"
     assert await app.redis.scard(k.consumers) == 0, "a worker that stopped cleanly left the set"
@@ -179,44 +179,44 @@ async def test_fetch_batches_and_every_finish_is_gated(lapp: RqStream) -> None:
     async with lapp:
         a = backend(lapp, "A")
         k = lapp.keys.queue(Q)
-        assert await a.enqueue(Q, new_jobs(5)) == [True] * 5
-        assert await a.enqueue(Q, new_jobs(1)) == [False]
-        got = prepared(await a.fetch(Q, 3, 100))
+        assert await a.enqueue(new_jobs(5)) == [True] * 5
+        assert await a.enqueue(new_jobs(1)) == [False]
+        got = prepared(await a.fetch(3, 100))
         assert [d.job_id for d in got] == ["job0", "job1", "job2"], "oldest first"
         assert len({d.token for d in got}) == 3
         assert await lapp.redis.llen(k.processing("A")) == 3
         assert await lapp.redis.llen(k.pending) == 2
-        assert await a.start(Q, got) == [1, 1, 1]
+        assert await a.start(got) == [1, 1, 1]
         for d in got:
             d.attempt = 1
         stale = Delivery(Q, "x", got[0].raw, job_id="job0", attempt=7)
-        assert (await a.complete(Q, [Completion(stale, b"\xc0")])).done == 0, "fence: wrong attempt"
+        assert (await a.complete([Completion(stale, b"\xc0")])).done == 0, "fence: wrong attempt"
         done = [Completion(d, b"\x01") for d in got[:2]]
-        assert (await a.complete(Q, done)).done == 2
-        assert (await a.complete(Q, done)).done == 0, "a re-sent completion acts once"
+        assert (await a.complete(done)).done == 2
+        assert (await a.complete(done)).done == 0, "a re-sent completion acts once"
         failure = Failure("ValueError", "no")
         assert await a.retry(got[2], 0, failure) is True
         assert await a.retry(got[2], 0, failure) is False
         assert await lapp.redis.llen(k.processing("A")) == 0
         assert await lapp.redis.llen(k.pending) == 3, "retried without delay: back in the list"
-        counts = await a.counts(Q)
+        counts = await a.counts()
         assert (counts.backlog, counts.in_flight) == (3, 0)
 
 
 async def test_start_dead_letters_a_job_started_too_often(lapp: RqStream) -> None:
     async with lapp:
         a = backend(lapp, "A")
-        await a.enqueue(Q, new_jobs(1))
+        await a.enqueue(new_jobs(1))
         for attempt in (1, 2):
-            (d,) = prepared(await a.fetch(Q, 1, 100))
+            (d,) = prepared(await a.fetch(1, 100))
             if attempt == 2:  # its last attempt, after its worker died running it: run alone
-                assert await a.start(Q, [d]) == [ALONE]
+                assert await a.start([d]) == [ALONE]
                 assert await lapp.redis.hget(lapp.keys.queue(Q).job("job0"), "a") == b"1"
-            assert await a.start(Q, [d], alone=attempt == 2) == [attempt]
+            assert await a.start([d], alone=attempt == 2) == [attempt]
             # The worker "dies": its job goes back as a reaper would return it.
             await lapp.redis.lmove(lapp.keys.queue(Q).processing("A"), lapp.keys.queue(Q).pending)
-        (d,) = prepared(await a.fetch(Q, 1, 100))
-        assert await a.start(Q, [d]) == [-1]
+        (d,) = prepared(await a.fetch(1, 100))
+        assert await a.start([d]) == [-1]
         letters = await lapp.dead_letters(Q).list()
         assert [(x.job_id, x.exc_type, x.attempts) for x in letters] == [("job0", "WorkerLost", 2)]
         assert "max_attempts=2" in letters[0].message
@@ -227,19 +227,19 @@ async def test_hand_back_and_defer_do_not_count_the_attempt(lapp: RqStream) -> N
     async with lapp:
         a = backend(lapp, "A")
         k = lapp.keys.queue(Q)
-        await a.enqueue(Q, new_jobs(3))
-        got = prepared(await a.fetch(Q, 3, 100))
-        await a.start(Q, got)
+        await a.enqueue(new_jobs(3))
+        got = prepared(await a.fetch(3, 100))
+        await a.start(got)
         for d in got:
             d.attempt = 1
         assert await a.defer(got[0], 10_000) is True
         assert await lapp.redis.hget(k.job("job0"), "s") == b"scheduled"
-        assert await a.hand_back(Q, got[1:]) == 2
-        assert await a.hand_back(Q, got[1:]) == 0
+        assert await a.hand_back(got[1:]) == 2
+        assert await a.hand_back(got[1:]) == 0
         assert await lapp.redis.lrange(k.pending, 0, -1) == [got[2].raw, got[1].raw]
         for job_id in ("job0", "job1"):
             assert await lapp.redis.hmget(k.job(job_id), "a", "ta") == [b"0", b"0"]
-        (nxt,) = await a.fetch(Q, 1, 100)
+        (nxt,) = await a.fetch(1, 100)
         assert nxt.raw == got[1].raw, "handed-back jobs are taken next, oldest first"
 
 
@@ -247,53 +247,53 @@ async def test_reaper_returns_a_silent_consumers_jobs(lapp: RqStream) -> None:
     async with lapp:
         k = lapp.keys.queue(Q)
         a, b = backend(lapp, "A"), backend(lapp, "B")
-        await a.enqueue(Q, new_jobs(4))
-        await a.heartbeat([Q], 100)
-        await b.heartbeat([Q], 60_000)
-        held = prepared(await a.fetch(Q, 3, 100))
-        assert await a.start(Q, held) == [1, 1, 1]
+        await a.enqueue(new_jobs(4))
+        await a.heartbeat(100)
+        await b.heartbeat(60_000)
+        held = prepared(await a.fetch(3, 100))
+        assert await a.start(held) == [1, 1, 1]
         for d in held:
             d.attempt = 1
-        assert await b.reclaim(Q, 30_000, 10) == []
+        assert await b.reclaim(30_000, 10) == []
         assert await lapp.redis.llen(k.processing("A")) == 3, "A beats: nothing reaped"
-        assert await a.renew(Q, held) == set()
+        assert await a.renew(held) == set()
 
         await anyio.sleep(0.15)  # A's heartbeat (TTL 100 ms) expires
         reapers = [backend(lapp, f"R{i}") for i in range(4)]
-        await asyncio.gather(*(r.reclaim(Q, 30_000, 10) for r in [b, *reapers]))
+        await asyncio.gather(*(r.reclaim(30_000, 10) for r in [b, *reapers]))
         assert await lapp.redis.llen(k.processing("A")) == 0
         assert await lapp.redis.llen(k.pending) == 4, "each job returned exactly once"
         assert await lapp.redis.smembers(k.consumers) == {b"B"}
 
         # A wakes up: everything it does with its old deliveries is refused.
-        assert await a.renew(Q, held) == {d.token for d in held}
-        assert (await a.complete(Q, [Completion(held[0], b"\x01")])).done == 0
+        assert await a.renew(held) == {d.token for d in held}
+        assert (await a.complete([Completion(held[0], b"\x01")])).done == 0
         assert await a.retry(held[1], 0, Failure("E", "m")) is False
         assert await a.dead_letter(held[2], Failure("E", "m"), "A") is False
         assert await lapp.redis.llen(k.pending) == 4
 
-        again = prepared(await b.fetch(Q, 10, 100))
+        again = prepared(await b.fetch(10, 100))
         assert [d.job_id for d in again] == ["job0", "job1", "job2", "job3"], "reaped go first"
         for d in again:
             d.max_attempts = 3  # attempt 2 is not their last: no need to run alone
-        assert await b.start(Q, again) == [2, 2, 2, 1]
+        assert await b.start(again) == [2, 2, 2, 1]
         for d, n in zip(again, [2, 2, 2, 1], strict=True):
             d.attempt = n
-        assert (await b.complete(Q, [Completion(d, b"\x01") for d in again])).done == 4
-        assert (await a.complete(Q, [Completion(held[0], b"\x01")])).done == 0
+        assert (await b.complete([Completion(d, b"\x01") for d in again])).done == 4
+        assert (await a.complete([Completion(held[0], b"\x01")])).done == 0
 
 
 async def test_reaper_uses_the_lease_when_the_heartbeat_key_lingers(lapp: RqStream) -> None:
     async with lapp:
         k = lapp.keys.queue(Q)
         a, b = backend(lapp, "A"), backend(lapp, "B")
-        await a.enqueue(Q, new_jobs(1))
-        await a.heartbeat([Q], 60_000)
-        await a.fetch(Q, 1, 100)
+        await a.enqueue(new_jobs(1))
+        await a.heartbeat(60_000)
+        await a.fetch(1, 100)
         await anyio.sleep(0.06)
-        await b.reclaim(Q, 5_000, 10)
+        await b.reclaim(5_000, 10)
         assert await lapp.redis.llen(k.processing("A")) == 1
-        await b.reclaim(Q, 50, 10)  # silent for longer than a 50 ms lease
+        await b.reclaim(50, 10)  # silent for longer than a 50 ms lease
         assert await lapp.redis.llen(k.pending) == 1
         assert await lapp.redis.smembers(k.consumers) == set()
 
@@ -302,19 +302,24 @@ async def test_a_job_taken_but_never_received_is_returned(lapp: RqStream) -> Non
     async with lapp:
         k = lapp.keys.queue(Q)
         a = ListsBackend(
-            lapp.redis, lapp.blocking_redis, lapp.scripts, lapp.keys, "A", stray_after_s=0.1
+            lapp.redis,
+            lapp.blocking_redis,
+            lapp.scripts,
+            lapp.keys.queue(Q),
+            "A",
+            stray_after_s=0.1,
         )
-        await a.enqueue(Q, new_jobs(2))
-        (mine,) = await a.fetch(Q, 1, 100)
+        await a.enqueue(new_jobs(2))
+        (mine,) = await a.fetch(1, 100)
         # A blocking move whose reply was lost: the job sits in A's list, A does not know it.
         lost = await lapp.redis.lmove(k.pending, k.processing("A"), "RIGHT", "LEFT")
-        await a.reclaim(Q, 30_000, 10)
+        await a.reclaim(30_000, 10)
         assert await lapp.redis.llen(k.processing("A")) == 2, "seen once: not yet returned"
         await anyio.sleep(0.05)
-        await a.reclaim(Q, 30_000, 10)
+        await a.reclaim(30_000, 10)
         assert await lapp.redis.llen(k.processing("A")) == 2, "unknown for 50 ms: kept"
         await anyio.sleep(0.06)
-        await a.reclaim(Q, 30_000, 10)
+        await a.reclaim(30_000, 10)
         assert await lapp.redis.lrange(k.processing("A"), 0, -1) == [mine.raw]
         assert await lapp.redis.lrange(k.pending, 0, -1) == [lost]
 
@@ -323,16 +328,16 @@ async def test_leave(lapp: RqStream) -> None:
     async with lapp:
         k = lapp.keys.queue(Q)
         a, b = backend(lapp, "A"), backend(lapp, "B")
-        await a.enqueue(Q, new_jobs(1))
-        await a.heartbeat([Q], 60_000)
-        await b.heartbeat([Q], 60_000)
-        await a.fetch(Q, 1, 100)
-        await a.leave([Q])
+        await a.enqueue(new_jobs(1))
+        await a.heartbeat(60_000)
+        await b.heartbeat(60_000)
+        await a.fetch(1, 100)
+        await a.leave()
         assert await lapp.redis.smembers(k.consumers) == {b"A", b"B"}, "A still holds a job"
         assert not await lapp.redis.exists(k.heartbeat("A"))
-        await b.reclaim(Q, 60_000, 10)
+        await b.reclaim(60_000, 10)
         assert await lapp.redis.llen(k.pending) == 1
-        await b.leave([Q])
+        await b.leave()
         assert await lapp.redis.smembers(k.consumers) == set()
 
 
@@ -348,9 +353,9 @@ async def test_blmove_detected_and_brpoplpush_fallback(lapp: RqStream) -> None:
 
         old = backend(lapp, "old", blmove=False)
         assert await old.uses_blmove() is False
-        await old.enqueue(Q, new_jobs(3))
+        await old.enqueue(new_jobs(3))
         before = (await calls("brpoplpush"), await calls("rpoplpush"), await calls("blmove"))
-        got = await old.fetch(Q, 3, 100)
+        got = await old.fetch(3, 100)
         after = (await calls("brpoplpush"), await calls("rpoplpush"), await calls("blmove"))
         assert len(got) == 3
         assert (after[0] - before[0], after[1] - before[1], after[2] - before[2]) == (1, 2, 0)
@@ -359,7 +364,7 @@ async def test_blmove_detected_and_brpoplpush_fallback(lapp: RqStream) -> None:
         job = await lapp.tasks["lists.add"].enqueue(2, 3)
         worker = burst(lapp)
         worker.backends[Q] = backend(lapp, worker.name, blmove=False)
-        await old.leave([Q])  # the worker's reaper returns the three jobs "old" took
+        await old.leave()  # the worker's reaper returns the three jobs "old" took
         await worker.run()
         assert await job.result(timeout_s=2) == 5
         assert await lapp.redis.hget(lapp.keys.queue(Q).stats, "completed") == b"4"
@@ -454,6 +459,6 @@ async def test_paused_worker_cannot_finish_a_job_given_to_another(
         assert (info.status, info.attempts, info.total_attempts) == (JobStatus.SUCCEEDED, 2, 2)
         assert await job.result(timeout_s=1) == os.getpid()
         assert await lapp.redis.hget(k.stats, "completed") == b"1"
-        counts = await lapp.backend(Q).counts(Q)
+        counts = await lapp.backend(Q).counts()
         assert (counts.backlog, counts.in_flight, counts.dead) == (0, 0, 0)
         assert await lapp.redis.scard(k.consumers) == 0

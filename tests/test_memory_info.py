@@ -6,7 +6,8 @@ import datetime as dt
 
 from rich.console import Console
 
-from rq_stream.client.admin import Snapshot, memory_lines, memory_of, render_plain, render_rich
+from rq_stream.client.admin import Snapshot, memory_of
+from rq_stream.client.render import memory_lines, render_plain, render_rich
 
 MIB = 1024 * 1024
 

@@ -120,7 +120,7 @@ async def unfinished(app: RqStream, acked: list[str]) -> list[JobInfo]:
 
 async def diagnose(app: RqStream, acked: list[str]) -> str:
     left = await unfinished(app, acked)
-    counts = await app.backend(reliability.QUEUE).counts(reliability.QUEUE)
+    counts = await app.backend(reliability.QUEUE).counts()
     return f"{len(left)} unfinished jobs, e.g. {left[:3]}; queue: {counts}"
 
 

@@ -140,7 +140,7 @@ async def test_info_tells_running_from_prefetched_and_stays_fresh(app: RqStream)
     async def row_when(ok: Callable[[admin.WorkerInfo], bool]) -> admin.WorkerInfo:
         with anyio.fail_after(30):  # generous: the row is rewritten every second
             while True:
-                snapshot = await admin.gather(app)
+                snapshot = await admin.gather(app.context, app.task_queues())
                 if snapshot.workers and ok(snapshot.workers[0]):
                     return snapshot.workers[0]
                 await anyio.sleep(0.05)

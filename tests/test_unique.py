@@ -50,7 +50,7 @@ async def test_concurrent_enqueues_make_one_job(app: RqStream) -> None:
         for _ in range(40):
             tg.start_soon(enqueue)
     assert len({j.id for j in jobs}) == 1
-    assert (await app.backend("default").counts("default")).backlog == 1
+    assert (await app.backend("default").counts()).backlog == 1
 
 
 async def test_unique_key_function_and_batch(app: RqStream) -> None:

@@ -62,7 +62,7 @@ class Client:
         await app.enqueue_many([task.call() for _ in range(n)])
 
     async def backlog(self) -> int:
-        return (await app.backend(QUEUE).counts(QUEUE)).backlog
+        return (await app.backend(QUEUE).counts()).backlog
 
     async def close(self) -> None:
         await app.close()

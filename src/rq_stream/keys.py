@@ -44,6 +44,13 @@ class QueueKeys:
         return f"{self.tag}:dead"
 
     @property
+    def dead_index(self) -> str:
+        """Hash: job id -> the entry id of its newest dead letter in ``dead`` (written with the
+        dead letter, dropped by replay and delete), so one job's dead letter is found without a
+        scan. An entry id no longer in the stream (trimmed, deleted by hand) counts as absent."""
+        return f"{self.tag}:dead:index"
+
+    @property
     def job_prefix(self) -> str:
         """Prefix of the per-job hashes (scripts receive it as a KEYS entry)."""
         return f"{self.tag}:job:"

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack as Unpack
+else:  # pragma: no cover
+    from typing_extensions import Unpack as Unpack
 
 from rq_stream import validate
 from rq_stream.errors import ConfigurationError, EnqueueError
@@ -87,6 +93,43 @@ class TaskOptions:
         return max(self.retries + 1, 3)
 
 
+class TaskSettings(TypedDict, total=False):
+    """The keyword arguments of ``@app.task(...)``: :class:`TaskOptions`' fields, which hold
+    their defaults and meaning (a test checks the two agree)."""
+
+    name: str | None
+    queue: str | None
+    result_ttl_s: int
+    retries: int
+    backoff: Backoff | None
+    no_retry_on: tuple[type[BaseException], ...]
+    timeout_s: float | None
+    lease_s: float | None
+    max_attempts: int | None
+    rate_limit: str | None
+    rate_key: Callable[..., Any] | None
+    unique: bool | Callable[..., Any]
+    unique_ttl_s: int
+    process: bool
+
+
+TASK_SETTINGS = frozenset(f.name for f in fields(TaskOptions))
+
+
+def task_options(default_queue: str, default_name: str, given: dict[str, Any]) -> TaskOptions:
+    """The :class:`TaskOptions` of ``@app.task(**given)``; checks every setting."""
+    unknown = sorted(set(given) - TASK_SETTINGS)
+    if unknown:
+        raise TypeError(f"task() got unexpected keyword arguments {unknown} "
+                        f"(known: {', '.join(sorted(TASK_SETTINGS))})")  # fmt: skip
+    settings = {k: v for k, v in given.items() if not (k == "backoff" and v is None)}
+    settings["name"] = given.get("name") or default_name
+    settings["queue"] = given.get("queue") or default_queue
+    if "no_retry_on" in settings:
+        settings["no_retry_on"] = tuple(settings["no_retry_on"])
+    return TaskOptions(**settings)
+
+
 @dataclass(frozen=True, slots=True)
 class JobOptions:
     """Per-enqueue options; never mixed with the task's own arguments."""
@@ -112,6 +155,27 @@ class JobOptions:
         )  # fmt: skip
         if problem:
             raise EnqueueError(f"invalid job option: {problem}")
+
+    def merged(self, **given: Unpack[JobSettings]) -> JobOptions:
+        """These options with ``given`` merged over them (a new ``delay_s`` replaces an earlier
+        ``at``, and the other way round); every option is checked."""
+        changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        JobOptions(**changes)  # checks the given ones together ("delay_s or at", names)
+        old = replace(self, delay_s=None, at=None) if {"delay_s", "at"} & changes.keys() else self
+        return replace(old, **changes)
+
+
+class JobSettings(TypedDict, total=False):
+    """The keyword arguments of ``.options(...)``: :class:`JobOptions`' fields."""
+
+    job_id: str | None
+    delay_s: float | None
+    at: datetime | None
+    queue: str | None
+    result_ttl_s: int | None
+
+
+JOB_SETTINGS = tuple(f.name for f in fields(JobOptions))
 
 
 def _task_problem(o: TaskOptions) -> str | None:

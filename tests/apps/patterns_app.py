@@ -68,7 +68,5 @@ async def sync_account(account_id: int, full: bool = False) -> int:
 def configure(url: str, prefix: str) -> RqStream:
     """Point this module's app at a test's Redis and prefix (the worker processes get them from
     REDIS_URL and RQ_STREAM_PREFIX); the test enqueues through it and closes it."""
-    from rq_stream.keys import AppKeys
-
-    app.url, app.prefix, app.keys = url, prefix, AppKeys(prefix)
+    app.url, app.prefix = url, prefix  # the key names follow the prefix
     return app

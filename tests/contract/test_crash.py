@@ -34,7 +34,7 @@ async def counts(app: RqStream, kind: str) -> dict[str, int]:
 
 
 async def in_flight(app: RqStream) -> int:
-    return (await app.backend(reliability.QUEUE).counts(reliability.QUEUE)).in_flight
+    return (await app.backend(reliability.QUEUE).counts()).in_flight
 
 
 async def test_sigkill_worker_with_jobs_in_flight(
@@ -167,7 +167,7 @@ async def test_garbage_in_the_queue_is_dead_lettered(qapp: RqStream, backend: st
 
     before = await add.enqueue(1, 1)
     k = qapp.keys.queue("work")
-    await qapp.backend("work").prepare("work")
+    await qapp.backend("work").prepare()
     garbage = b"\xc1\xff not msgpack at all"
     if backend == "streams":
         await qapp.redis.xadd(k.stream, {"d": garbage})

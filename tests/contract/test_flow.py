@@ -93,7 +93,7 @@ async def test_garbage_naming_a_job_is_dead_lettered_at_once(qapp: RqStream, bac
         record = qapp.job("junk-1", "work")
         assert await record.status() is JobStatus.FAILED
         assert 0 < await qapp.redis.ttl(k.job("junk-1")) <= 3600
-    counts_ = await qapp.backend("work").counts("work")
+    counts_ = await qapp.backend("work").counts()
     assert (counts_.backlog, counts_.in_flight, counts_.dead) == (0, 0, 1)
 
 

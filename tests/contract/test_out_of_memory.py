@@ -170,7 +170,7 @@ async def check_full_with_workers(
     first_lists = await list_beats(app) if workers.backend == "lists" else {}
 
     async def holding() -> bool:
-        c = await app.backend(oom_app.QUEUE).counts(oom_app.QUEUE)
+        c = await app.backend(oom_app.QUEUE).counts()
         return c.in_flight >= count
 
     await wait_until(holding, 30, "the workers to take jobs from the full Redis")

@@ -134,10 +134,10 @@ async def test_many_movers_never_duplicate_or_lose(qapp: RqStream) -> None:
     backend = qapp.backend("work")
     async with anyio.create_task_group() as tg:
         for _ in range(8):
-            tg.start_soon(backend.move_due, "work", 50)
-    while (await backend.move_due("work", 50)) == 0:
+            tg.start_soon(backend.move_due, 50)
+    while (await backend.move_due(50)) == 0:
         pass
-    c = await backend.counts("work")
+    c = await backend.counts()
     assert (c.backlog, c.delayed) == (600, 0)
 
 
@@ -148,11 +148,11 @@ async def test_reclaims_jobs_of_a_dead_consumer(qapp: RqStream, backend: str) ->
 
     jobs = await qapp.enqueue_many([add.call(i, i) for i in range(10)])
     ghost = qapp.backend("work", consumer="ghost")
-    await ghost.heartbeat(["work"], 100)
+    await ghost.heartbeat(100)
     taken: list[Delivery] = []
     while len(taken) < 10:
-        taken += await ghost.fetch("work", 10, 100)
-    assert (await ghost.counts("work")).in_flight == 10
+        taken += await ghost.fetch(10, 100)
+    assert (await ghost.counts()).in_flight == 10
     await anyio.sleep(0.2)  # the ghost never acks, never beats again
     await burst(qapp, lease_s=0.15, reclaim_interval_s=0.05, heartbeat_s=0.05).run()
     assert [await j.result(timeout_s=2) for j in jobs] == [2 * i for i in range(10)]
@@ -212,7 +212,7 @@ async def test_replay_by_filter_and_purge(qapp: RqStream) -> None:
     letters = await dlq.all()
     keys = [x for x in letters if x.exc_type == "KeyError"]
     assert await dlq.replay_where(lambda x: x.exc_type == "KeyError") == len(keys)
-    c = await qapp.backend("work").counts("work")
+    c = await qapp.backend("work").counts()
     assert (c.backlog, c.dead) == (len(keys), 20 - len(keys))
     assert await dlq.purge() == 20 - len(keys)
     assert await dlq.count() == 0

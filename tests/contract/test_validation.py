@@ -44,7 +44,7 @@ async def test_options_refuse_a_fractional_result_ttl(qapp: RqStream, backend: s
         await add.options(result_ttl_s=0.5).enqueue(1, 2)  # type: ignore[arg-type]
     with pytest.raises(EnqueueError, match=r"result_ttl_s .*got True \(bool\)"):
         add.options(result_ttl_s=True)
-    c = await qapp.backend("work").counts("work")
+    c = await qapp.backend("work").counts()
     assert (c.backlog, c.delayed) == (0, 0), "nothing may be enqueued"
 
 
@@ -95,7 +95,7 @@ async def test_bad_ttl_in_a_raw_entry_is_dead_lettered_alone(
                                                                     envelope)  # fmt: skip
         assert f"envelope field result_ttl_s must be an int from 0 to 2147483647, got {bad_ttl!r}" \
             in letter.message  # fmt: skip
-        c = await app.backend(reliability.QUEUE).counts(reliability.QUEUE)
+        c = await app.backend(reliability.QUEUE).counts()
         assert (c.backlog, c.in_flight, c.dead) == (0, 0, 1)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(15) == 0
@@ -108,11 +108,11 @@ async def _held(app: RqStream, backend: Backend, n: int) -> list[Delivery]:
     """Take and start ``n`` jobs of queue "work" as a worker would."""
     got: list[Delivery] = []
     while len(got) < n:
-        got += await backend.fetch("work", n - len(got), 1000)
+        got += await backend.fetch(n - len(got), 1000)
     for d in got:
         d.job_id = decode_envelope(d.raw).job_id
         d.max_attempts, d.result_ttl_s = 3, 60
-    assert all(a == 1 for a in await backend.start("work", got))
+    assert all(a == 1 for a in await backend.start(got))
     for d in got:
         d.started, d.attempt = True, 1
     return got
@@ -134,7 +134,7 @@ async def test_complete_skips_a_bad_ttl_and_writes_nothing_for_it(
 
     jobs = await qapp.enqueue_many([noop.call(i) for i in range(6)])
     b = qapp.backend("work", "tester")
-    await b.prepare("work")
+    await b.prepare()
     held = await _held(qapp, b, 6)
     by_id = {d.job_id: d for d in held}
     bad = [by_id[jobs[1].id], by_id[jobs[4].id]]
@@ -143,7 +143,7 @@ async def test_complete_skips_a_bad_ttl_and_writes_nothing_for_it(
     k = qapp.keys.queue("work")
     before = [await qapp.redis.hgetall(k.job(d.job_id)) for d in bad]
 
-    done, invalid = await b.complete("work", [Completion(d, dumps(d.job_id)) for d in held])
+    done, invalid = await b.complete([Completion(d, dumps(d.job_id)) for d in held])
 
     assert done == 4
     assert [c.delivery.job_id for c in invalid] == [jobs[1].id, jobs[4].id]
@@ -156,8 +156,8 @@ async def test_complete_skips_a_bad_ttl_and_writes_nothing_for_it(
         assert await qapp.job(d.job_id, "work").status() is JobStatus.RUNNING
     # Re-sent with a valid TTL (what nothing half-applied allows): each finishes, once.
     bad[0].result_ttl_s = 30
-    assert tuple(await b.complete("work", [Completion(bad[0], b"\xc0")])) == (1, [])
-    assert tuple(await b.complete("work", [Completion(bad[0], b"\xc0")])) == (0, [])
+    assert tuple(await b.complete([Completion(bad[0], b"\xc0")])) == (1, [])
+    assert tuple(await b.complete([Completion(bad[0], b"\xc0")])) == (0, [])
     assert await _pending(qapp, backend, "tester") == 1
 
 
@@ -170,7 +170,7 @@ async def test_completer_dead_letters_a_refused_job_and_acks_the_rest(
 
     jobs = await qapp.enqueue_many([noop.call(i) for i in range(5)])
     b = qapp.backend("work", "tester")
-    await b.prepare("work")
+    await b.prepare()
     held = await _held(qapp, b, 5)
     bad = next(d for d in held if d.job_id == jobs[2].id)
     bad.result_ttl_s = cast(int, 2.5)
@@ -211,7 +211,7 @@ async def test_finishing_scripts_check_before_writing(
 
     (job,) = await qapp.enqueue_many([noop.call(1)])
     b = qapp.backend("work", "tester")
-    await b.prepare("work")
+    await b.prepare()
     (d,) = await _held(qapp, b, 1)
     k = qapp.keys.queue("work")
     before = await qapp.redis.hgetall(k.job(job.id))
@@ -224,7 +224,7 @@ async def test_finishing_scripts_check_before_writing(
             await b.retry(d, cast(int, float("nan")), failure)
         else:
             d.max_attempts = 0
-            await b.start("work", [d])
+            await b.start([d])
     assert "nothing was written" in str(raised.value)
     assert await qapp.redis.hgetall(k.job(job.id)) == before
     assert await _pending(qapp, backend, "tester") == 1

@@ -111,40 +111,39 @@ class QueueCounts:
 
 
 class Backend(Protocol):
-    """What a queue's storage must offer. Every method is safe to call from many workers."""
+    """What a queue's storage must offer. Every method is safe to call from many workers.
+
+    An instance serves one queue, given at construction (its name and ``QueueKeys``)."""
 
     kind: str
+    queue: str
 
-    async def prepare(self, queue: str) -> None:
+    async def prepare(self) -> None:
         """Create whatever the queue needs (idempotent)."""
 
-    async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> Sequence[bool | str]:
+    async def enqueue(self, jobs: Sequence[NewJob]) -> Sequence[bool | str]:
         """Add jobs in one round trip; False for a job id that already exists.
 
         For a job with a ``unique_key`` whose key names another live job, nothing is written
         and that job's id (a ``str``) is returned instead.
         """
 
-    async def fetch(self, queue: str, count: int, block_ms: int) -> list[Delivery]:
+    async def fetch(self, count: int, block_ms: int) -> list[Delivery]:
         """Take up to ``count`` new jobs, waiting at most ``block_ms``."""
 
-    async def take(
-        self, queue: str, count: int, limits: Mapping[str, tuple[int, int]]
-    ) -> list[Delivery]:
+    async def take(self, count: int, limits: Mapping[str, tuple[int, int]]) -> list[Delivery]:
         """Without blocking, take up to ``count`` new jobs and start them in the same round trip
         where the backend can (``limits``: task -> (max_attempts, result_ttl_s)); [] if not."""
 
-    async def reclaim(self, queue: str, lease_ms: int, count: int) -> list[Delivery]:
+    async def reclaim(self, lease_ms: int, count: int) -> list[Delivery]:
         """Take over jobs whose owner has been silent longer than the lease."""
 
-    async def start(
-        self, queue: str, deliveries: Sequence[Delivery], *, alone: bool = False
-    ) -> list[int]:
+    async def start(self, deliveries: Sequence[Delivery], *, alone: bool = False) -> list[int]:
         """Count an attempt for each delivery: >0 run it, 0 already done, -1 dead-lettered,
         ``ALONE`` not started: its last attempt follows a crash, so it must run alone (the
         worker starts it again with ``alone=True`` once nothing else runs)."""
 
-    async def complete(self, queue: str, completions: Sequence[Completion]) -> Completed:
+    async def complete(self, completions: Sequence[Completion]) -> Completed:
         """Finish jobs and store their results, in one script: how many this worker still owned
         (and finished), and the jobs the script refused untouched (an invalid ``result_ttl_s``:
         no integer from 0 to ``validate.MAX_SECONDS``) for the caller to dead-letter."""
@@ -159,31 +158,31 @@ class Backend(Protocol):
         """Put a started job back among the delayed jobs for ``delay_ms``, without counting
         the attempt (its rate limit is reached); False if this attempt no longer owned it."""
 
-    async def hand_back(self, queue: str, deliveries: Sequence[Delivery]) -> int:
+    async def hand_back(self, deliveries: Sequence[Delivery]) -> int:
         """Return unfinished jobs to the queue at once, without counting the attempt."""
 
-    async def reconcile(self, queue: str, held: Sequence[Delivery]) -> int:
+    async def reconcile(self, held: Sequence[Delivery]) -> int:
         """At a stop, after intake ended: return to the queue at once every job this consumer
         holds in Redis that is not in ``held`` (a fetch, take or start whose reply was cut
         off), without charging an attempt it counted. Returns how many."""
 
-    async def renew(self, queue: str, deliveries: Sequence[Delivery]) -> set[str]:
+    async def renew(self, deliveries: Sequence[Delivery]) -> set[str]:
         """Extend the lease of running jobs; returns tokens this worker no longer owns."""
 
-    async def move_due(self, queue: str, limit: int) -> int:
+    async def move_due(self, limit: int) -> int:
         """Move due delayed jobs to the queue; returns ms until the next one (-1: none)."""
 
-    async def replay(self, queue: str, dead_ids: Sequence[str]) -> int:
+    async def replay(self, dead_ids: Sequence[str]) -> int:
         """Put dead letters back on the queue."""
 
-    async def counts(self, queue: str) -> QueueCounts:
+    async def counts(self) -> QueueCounts:
         """Backlog, in flight, delayed and dead for ``info`` and burst mode."""
 
-    async def heartbeat(self, queues: Sequence[str], ttl_ms: int) -> None:
+    async def heartbeat(self, ttl_ms: int) -> None:
         """Tell the backend this worker is alive (lists use it for ownership)."""
 
-    async def leave(self, queues: Sequence[str]) -> None:
+    async def leave(self) -> None:
         """This worker stops: drop what marks it as an owner once it holds nothing."""
 
-    async def prune(self, queue: str, idle_ms: int) -> int:
+    async def prune(self, idle_ms: int) -> int:
         """Forget dead consumers (no heartbeat, idle ``idle_ms``, holding nothing)."""

@@ -11,16 +11,11 @@
 - Every state change (start, complete, retry, dead letter, defer, hand back) is one script,
   gated on the job's attempt counter (fencing) and on LREM from this worker's processing list
   returning 1, so a stalled worker whose jobs were given to another changes nothing.
-- Liveness: each consumer beats (``QueueKeys.heartbeat``: the server time of its last beat,
-  with a TTL) and is a member of ``QueueKeys.consumers``. A consumer is dead when that key has
-  expired or its last beat is older than the reaper's lease. ``reclaim`` returns a dead
-  consumer's processing list to the right end of the backlog (taken next, oldest first) in one
-  script per consumer, and returns no deliveries itself: free workers fetch those jobs again.
-  The attempt is counted by ``start`` as usual, so a job that keeps killing its worker reaches
-  ``max_attempts`` and the dead-letter stream.
-- Jobs in this worker's own processing list that it never received (a blocking move whose
-  reply was lost) are returned by ``reclaim`` too, once seen unknown on consecutive passes for
-  ``stray_after_s`` (a fetch in progress records its jobs long before that).
+- Liveness: each consumer beats (``QueueKeys.heartbeat``, with a TTL) and is a member of
+  ``QueueKeys.consumers``; ``reclaim`` returns dead consumers' processing lists (and this
+  worker's never-received jobs) to the backlog and returns no deliveries itself
+  (``lists_recovery.Reaper``). ``start`` counts the attempt as usual, so a job that keeps
+  killing its worker reaches ``max_attempts`` and the dead-letter stream.
 
 The job record, the delayed set, the dead-letter stream, the done channel and the stats are
 the same as the streams backend's, so results, ``DeadLetters`` and ``info`` work unchanged.
@@ -52,8 +47,10 @@ from rq_stream.backends.base import (
     enqueue_arguments,
     enqueue_replies,
 )
+from rq_stream.backends.lists_recovery import Reaper
+from rq_stream.backends.server_info import server_has_command
 from rq_stream.connect.connection import is_out_of_memory
-from rq_stream.keys import AppKeys, QueueKeys
+from rq_stream.keys import QueueKeys
 from rq_stream.scripts import Scripts
 
 log = structlog.get_logger("rq_stream.lists")
@@ -70,30 +67,6 @@ def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _version(text: str) -> tuple[int, ...]:
-    parts = []
-    for piece in text.split(".")[:3]:
-        digits = "".join(itertools.takewhile(str.isdigit, piece))
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
-async def server_has_command(client: Redis, name: str) -> bool:
-    """Whether the server knows a command: ``COMMAND INFO``, else its version (BLMOVE: 6.2)."""
-    try:
-        reply = await client.execute_command("COMMAND", "INFO", name)
-    except TypeError:  # redis-py cannot parse the nil entry an unknown command gets
-        return False
-    except rex.ResponseError:  # COMMAND renamed or denied by an ACL: go by the version
-        info = await client.info("server")
-        return _version(str(info.get("redis_version", "0"))) >= (6, 2)
-    if isinstance(reply, dict):
-        return any(_s(key).lower() == name.lower() for key in reply)
-    if isinstance(reply, list):
-        return bool(reply) and reply[0] is not None
-    return bool(reply)
-
-
 class ListsBackend:
     """``blmove``: None detects it once from the server; False forces ``BRPOPLPUSH``.
     ``stray_after_s``: how long a job in our processing list may stay unknown to us before it
@@ -106,7 +79,7 @@ class ListsBackend:
         client: Redis,
         blocking: Redis,
         scripts: Scripts,
-        keys: AppKeys,
+        keys: QueueKeys,
         consumer: str,
         *,
         blmove: bool | None = None,
@@ -115,46 +88,35 @@ class ListsBackend:
         self._r = client
         self._blocking = blocking
         self._scripts = scripts
-        self._keys = keys
+        self._k = keys
+        self.queue = keys.queue
         self.consumer = consumer
+        self._proc = keys.processing(consumer)
+        """This worker's processing list."""
         self._blmove = blmove
-        self._ttl_ms: dict[str, int] = {}
-        self._lease_ms: dict[str, int] = {}
-        self._beat_at: dict[str, float] = {}
-        self._out: dict[str, Counter[bytes]] = {}
-        """Envelopes handed to the runtime and not yet finished, per queue."""
-        self._stray_after_s = stray_after_s
-        self._suspects: dict[str, dict[bytes, float]] = {}
-        """Envelopes in our processing list that we do not know of, and since when."""
+        self._ttl_ms = DEFAULT_TTL_MS
+        self._lease_ms = DEFAULT_LEASE_MS
+        self._beat_at: float | None = None
+        self._out: Counter[bytes] = Counter()
+        """Envelopes handed to the runtime and not yet finished."""
+        self._reaper = Reaper(client, scripts, keys, consumer, self._out, stray_after_s)
         self._seq = itertools.count(1)
 
-    def _q(self, queue: str) -> QueueKeys:
-        return self._keys.queue(queue)
-
-    def _proc(self, queue: str) -> str:
-        return self._q(queue).processing(self.consumer)
-
-    def _ttl(self, queue: str) -> int:
-        return self._ttl_ms.get(queue, DEFAULT_TTL_MS)
-
-    def _lease(self, queue: str) -> int:
-        return self._lease_ms.get(queue, DEFAULT_LEASE_MS)
-
-    def _silence_ms(self, queue: str) -> int:
+    def _silence_ms(self) -> int:
         """How long this consumer may stay silent before reapers take it for dead."""
-        return min(self._ttl(queue), self._lease(queue))
+        return min(self._ttl_ms, self._lease_ms)
 
-    def _beat_due(self, queue: str) -> bool:
-        last = self._beat_at.get(queue)
-        return last is None or time.monotonic() - last > self._silence_ms(queue) / 4000
+    def _beat_due(self) -> bool:
+        last = self._beat_at
+        return last is None or time.monotonic() - last > self._silence_ms() / 4000
 
-    def _track(self, queue: str, raws: Sequence[bytes]) -> None:
-        out = self._out.setdefault(queue, Counter())
+    def _track(self, raws: Sequence[bytes]) -> None:
+        out = self._out
         for raw in raws:
             out[raw] += 1
 
-    def _forget(self, queue: str, raws: Sequence[bytes]) -> None:
-        out = self._out.setdefault(queue, Counter())
+    def _forget(self, raws: Sequence[bytes]) -> None:
+        out = self._out
         for raw in raws:
             out[raw] -= 1
             if out[raw] <= 0:
@@ -169,48 +131,48 @@ class ListsBackend:
         return self._blmove
 
     # ------------------------------------------------------------------ producing
-    async def prepare(self, queue: str) -> None:
+    async def prepare(self) -> None:
         """Nothing to create: lists, sets and hashes appear on first write."""
         return None
 
-    async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[bool | str]:
-        k = self._q(queue)
+    async def enqueue(self, jobs: Sequence[NewJob]) -> list[bool | str]:
+        k = self._k
         keys, args = enqueue_arguments(k.pending, k, jobs)
         return enqueue_replies(await self._scripts.run("list_enqueue", keys, args, durable=True))
 
     # ------------------------------------------------------------------ taking
-    async def fetch(self, queue: str, count: int, block_ms: int) -> list[Delivery]:
-        k = self._q(queue)
+    async def fetch(self, count: int, block_ms: int) -> list[Delivery]:
+        k = self._k
         blmove = await self.uses_blmove()
-        if self._beat_due(queue):
-            await self._beat(queue)
+        if self._beat_due():
+            await self._beat()
         try:
-            first = await self._move_blocking(queue, block_ms, blmove)
+            first = await self._move_blocking(block_ms, blmove)
         except rex.ResponseError as exc:
             if not is_out_of_memory(exc):
                 raise
-            return await self._take_at_maxmemory(queue, count, blmove, block_ms)
+            return await self._take_at_maxmemory(count, blmove, block_ms)
         if first is None:
             return []
         raws: list[bytes] = [first]
-        if count > 1 or self._beat_due(queue):
+        if count > 1 or self._beat_due():
             more = max(0, count - 1)
             hb = k.heartbeat(self.consumer)
-            args = [more, int(blmove), self.consumer, self._ttl(queue)]
-            keys = (k.pending, self._proc(queue), k.consumers, hb)
+            args = [more, int(blmove), self.consumer, self._ttl_ms]
+            keys = (k.pending, self._proc, k.consumers, hb)
             raws += await self._scripts.run("list_take", keys, args)
-            self._beat_at[queue] = time.monotonic()
-        self._track(queue, raws)
-        return [self._delivery(queue, raw) for raw in raws]
+            self._beat_at = time.monotonic()
+        self._track(raws)
+        return [self._delivery(raw) for raw in raws]
 
-    async def _move_blocking(self, queue: str, block_ms: int, blmove: bool) -> bytes | None:
+    async def _move_blocking(self, block_ms: int, blmove: bool) -> bytes | None:
         """One job from the backlog's right end into our processing list, waiting if needed.
 
         We beat at least every quarter of the allowed silence and wait at most half of it, so
         a worker frozen (SIGSTOP) while its move is blocked server-side cannot receive a job
         after reapers took it for dead and returned its jobs."""
-        src, dst = self._q(queue).pending, self._proc(queue)
-        wait_ms = max(10, min(block_ms, self._silence_ms(queue) // 2))
+        src, dst = self._k.pending, self._proc
+        wait_ms = max(10, min(block_ms, self._silence_ms() // 2))
         if blmove:
             reply = await self._blocking.execute_command(
                 "BLMOVE", src, dst, "RIGHT", "LEFT", wait_ms / 1000
@@ -220,84 +182,80 @@ class ListsBackend:
             reply = await self._blocking.execute_command("BRPOPLPUSH", src, dst, seconds)
         return reply if isinstance(reply, bytes) else None
 
-    async def _take_at_maxmemory(
-        self, queue: str, count: int, blmove: bool, block_ms: int
-    ) -> list[Delivery]:
+    async def _take_at_maxmemory(self, count: int, blmove: bool, block_ms: int) -> list[Delivery]:
         """Redis refuses BLMOVE at maxmemory (it could grow a list); ``list_take`` runs there
         (allow-oom) but does not block, so an empty backlog is polled with a short sleep."""
-        got = await self._take_now(queue, count, blmove)
+        got = await self._take_now(count, blmove)
         if not got:
             await anyio.sleep(min(block_ms, OOM_POLL_MS) / 1000)
         return got
 
-    async def _take_now(self, queue: str, count: int, blmove: bool) -> list[Delivery]:
+    async def _take_now(self, count: int, blmove: bool) -> list[Delivery]:
         """Up to ``count`` jobs into our processing list without blocking (``list_take``, which
         also beats)."""
-        k = self._q(queue)
-        keys = (k.pending, self._proc(queue), k.consumers, k.heartbeat(self.consumer))
-        args = [count, int(blmove), self.consumer, self._ttl(queue)]
+        k = self._k
+        keys = (k.pending, self._proc, k.consumers, k.heartbeat(self.consumer))
+        args = [count, int(blmove), self.consumer, self._ttl_ms]
         raws: list[bytes] = await self._scripts.run("list_take", keys, args)
-        self._beat_at[queue] = time.monotonic()
-        self._track(queue, raws)
-        return [self._delivery(queue, raw) for raw in raws]
+        self._beat_at = time.monotonic()
+        self._track(raws)
+        return [self._delivery(raw) for raw in raws]
 
-    def _delivery(self, queue: str, raw: bytes) -> Delivery:
+    def _delivery(self, raw: bytes) -> Delivery:
         job_id = codec.peek_job_id(raw) or "?"
-        return Delivery(queue=queue, token=f"{job_id}#{next(self._seq)}", raw=raw)
+        return Delivery(queue=self.queue, token=f"{job_id}#{next(self._seq)}", raw=raw)
 
-    async def _beat(self, queue: str) -> None:
-        k = self._q(queue)
-        args = [self.consumer, self._ttl(queue)]
+    async def _beat(self) -> None:
+        k = self._k
+        args = [self.consumer, self._ttl_ms]
         await self._scripts.run("list_heartbeat", (k.consumers, k.heartbeat(self.consumer)), args)
-        self._beat_at[queue] = time.monotonic()
+        self._beat_at = time.monotonic()
 
-    async def start(
-        self, queue: str, deliveries: Sequence[Delivery], *, alone: bool = False
-    ) -> list[int]:
-        k = self._q(queue)
-        args: list[Any] = [self.consumer, k.done_channel(""), queue, int(alone)]
+    async def start(self, deliveries: Sequence[Delivery], *, alone: bool = False) -> list[int]:
+        k = self._k
+        args: list[Any] = [self.consumer, k.done_channel(""), self.queue, int(alone)]
         for d in deliveries:
             args += (d.job_id, d.max_attempts, d.result_ttl_s, d.raw)
-        keys = (self._proc(queue), k.dead, k.job_prefix, k.stats)
+        keys = (self._proc, k.dead, k.job_prefix, k.stats, k.dead_index)
         reply = [int(x) for x in await self._scripts.run("list_start", keys, args)]
-        self._forget(queue, [d.raw for d, a in zip(deliveries, reply, strict=True) if a in (0, -1)])
+        self._forget([d.raw for d, a in zip(deliveries, reply, strict=True) if a in (0, -1)])
         return reply
 
     # ------------------------------------------------------------------ finishing
-    async def complete(self, queue: str, completions: Sequence[Completion]) -> Completed:
-        k = self._q(queue)
+    async def complete(self, completions: Sequence[Completion]) -> Completed:
+        k = self._k
         args: list[Any] = [k.done_channel("")]
         for c in completions:
             d = c.delivery
             args += (d.job_id, d.attempt, d.result_ttl_s, c.result, d.raw)
-        keys = (self._proc(queue), k.job_prefix, k.stats)
+        keys = (self._proc, k.job_prefix, k.stats)
         reply = await self._scripts.run("list_complete", keys, args)
         if len(reply) == 1:
-            self._forget(queue, [c.delivery.raw for c in completions])
+            self._forget([c.delivery.raw for c in completions])
             return Completed(int(reply[0]), [])
         # The refused jobs stay in our processing list (and tracked) until dead-lettered.
         refused = {int(i) for i in reply[1:]}
         invalid = [completions[i] for i in sorted(refused)]
         kept = [c.delivery.raw for i, c in enumerate(completions) if i not in refused]
-        self._forget(queue, kept)
+        self._forget(kept)
         return Completed(int(reply[0]), invalid)
 
     async def retry(self, delivery: Delivery, delay_ms: int, failure: Failure) -> bool:
         d = delivery
-        k = self._q(d.queue)
+        k = self._k
         error = codec.dumps(failure.as_dict())
         args = [d.job_id, d.attempt, delay_ms, d.raw, error]
-        keys = (self._proc(d.queue), k.pending, k.delayed, k.job_prefix, k.stats)
+        keys = (self._proc, k.pending, k.delayed, k.job_prefix, k.stats)
         reply = await self._scripts.run("list_retry", keys, args)
-        self._forget(d.queue, [d.raw])
+        self._forget([d.raw])
         return bool(reply)
 
     async def dead_letter(self, delivery: Delivery, failure: Failure, worker: str) -> bool:
         d = delivery
-        k = self._q(d.queue)
+        k = self._k
         args = [
             k.done_channel(""),
-            d.queue,
+            self.queue,
             d.job_id,
             d.attempt if d.attempt > 0 else "",
             d.raw,
@@ -307,173 +265,105 @@ class ListsBackend:
             worker,
             d.result_ttl_s,
         ]
-        keys = (self._proc(d.queue), k.dead, k.job_prefix, k.stats)
+        keys = (self._proc, k.dead, k.job_prefix, k.stats, k.dead_index)
         reply = await self._scripts.run("list_dead_letter", keys, args)
-        self._forget(d.queue, [d.raw])
+        self._forget([d.raw])
         return bool(reply)
 
     async def defer(self, delivery: Delivery, delay_ms: int) -> bool:
         d = delivery
-        k = self._q(d.queue)
+        k = self._k
         args = [d.job_id, d.attempt, delay_ms, d.raw]
-        keys = (self._proc(d.queue), k.delayed, k.job_prefix)
+        keys = (self._proc, k.delayed, k.job_prefix)
         reply = await self._scripts.run("list_defer", keys, args)
-        self._forget(d.queue, [d.raw])
+        self._forget([d.raw])
         return bool(reply)
 
-    async def hand_back(self, queue: str, deliveries: Sequence[Delivery]) -> int:
+    async def hand_back(self, deliveries: Sequence[Delivery]) -> int:
         if not deliveries:
             return 0
-        k = self._q(queue)
+        k = self._k
         args: list[Any] = []
         for d in deliveries:
             args += (d.job_id, d.attempt, d.raw)
-        keys = (self._proc(queue), k.pending, k.job_prefix)
+        keys = (self._proc, k.pending, k.job_prefix)
         n = int(await self._scripts.run("list_hand_back", keys, args))
-        self._forget(queue, [d.raw for d in deliveries])
+        self._forget([d.raw for d in deliveries])
         return n
 
     # ------------------------------------------------------------------ ownership
-    async def renew(self, queue: str, deliveries: Sequence[Delivery]) -> set[str]:
+    async def renew(self, deliveries: Sequence[Delivery]) -> set[str]:
         """Beat, and report the jobs no longer in our processing list (or started again)."""
-        k = self._q(queue)
-        args: list[Any] = [self.consumer, self._ttl(queue)]
+        k = self._k
+        args: list[Any] = [self.consumer, self._ttl_ms]
         for d in deliveries:
             args += (d.token, d.job_id, d.attempt, hashlib.sha1(d.raw).hexdigest())
-        keys = (self._proc(queue), k.job_prefix, k.consumers, k.heartbeat(self.consumer))
+        keys = (self._proc, k.job_prefix, k.consumers, k.heartbeat(self.consumer))
         lost = await self._scripts.run("list_renew", keys, args)
-        self._beat_at[queue] = time.monotonic()
+        self._beat_at = time.monotonic()
         return {_s(x) for x in lost}
 
-    async def heartbeat(self, queues: Sequence[str], ttl_ms: int) -> None:
-        for queue in queues:
-            self._ttl_ms[queue] = ttl_ms
-            await self._beat(queue)
+    async def heartbeat(self, ttl_ms: int) -> None:
+        self._ttl_ms = ttl_ms
+        await self._beat()
 
-    async def reclaim(self, queue: str, lease_ms: int, count: int) -> list[Delivery]:
+    async def reclaim(self, lease_ms: int, count: int) -> list[Delivery]:
         """Reap: return dead consumers' jobs (and our own never-received ones) to the backlog.
 
         Returns no deliveries: the jobs go to the right end of the backlog, where the next
         fetch of any worker takes them. Safe to run from every worker at once."""
-        self._lease_ms[queue] = lease_ms
-        await self._return_strays(queue)
-        for name in await self._dead_consumers(queue, lease_ms):
-            await self._reap(queue, name, lease_ms)
+        self._lease_ms = lease_ms
+        await self._reaper.reap(lease_ms)
         return []
 
-    async def _dead_consumers(self, queue: str, lease_ms: int) -> list[str]:
-        """Consumers that look dead (a cheap pre-check; the reap script decides atomically)."""
-        k = self._q(queue)
-        names = sorted(_s(m) for m in await self._r.smembers(k.consumers))
-        names = [n for n in names if n != self.consumer]
-        if not names:
-            return []
-        # Two calls, not a pipeline: a cluster pipeline refuses TIME and MGET (one slot here).
-        beats = await self._r.mget([k.heartbeat(n) for n in names])
-        seconds, micros = await self._r.time()
-        now_ms = int(seconds) * 1000 + int(micros) // 1000
-        return [
-            n
-            for n, beat in zip(names, beats, strict=True)
-            if beat is None or now_ms - int(beat) > lease_ms
-        ]
-
-    async def _reap(self, queue: str, name: str, lease_ms: int) -> None:
-        k = self._q(queue)
-        keys = (k.consumers, k.heartbeat(name), k.processing(name), k.pending)
-        moved = int(await self._scripts.run("list_reap", keys, [name, lease_ms]))
-        if moved > 0:
-            log.warning(
-                "returned the jobs of a worker that stopped beating to the queue",
-                queue=queue,
-                dead_worker=name,
-                count=moved,
-                lease_ms=lease_ms,
-            )
-
-    async def _return_strays(self, queue: str) -> None:
-        """Return jobs in our processing list that this worker never received (lost replies)."""
-        proc = self._proc(queue)
-        seen = Counter(await self._r.lrange(proc, 0, -1))
-        known = self._out.get(queue, Counter())
-        now = time.monotonic()
-        before = self._suspects.get(queue, {})
-        suspects = {raw: before.get(raw, now) for raw, n in seen.items() if n > known.get(raw, 0)}
-        confirmed = sorted(r for r, t in suspects.items() if now - t >= self._stray_after_s)
-        for raw in confirmed:
-            del suspects[raw]
-        self._suspects[queue] = suspects
-        if not confirmed:
-            return
-        n = await self._return(queue, confirmed)
-        if n:
-            log.warning(
-                "returned jobs this worker took but never received (lost reply) to the queue",
-                queue=queue,
-                count=n,
-            )
-
-    async def _return(self, queue: str, raws: Sequence[bytes]) -> int:
-        k = self._q(queue)
-        args: list[Any] = [self.consumer]
-        for raw in raws:
-            args += (raw, codec.peek_job_id(raw) or "")
-        keys = (self._proc(queue), k.pending, k.job_prefix)
-        return int(await self._scripts.run("list_return", keys, args))
-
-    async def reconcile(self, queue: str, held: Sequence[Delivery]) -> int:
+    async def reconcile(self, held: Sequence[Delivery]) -> int:
         """Return what our processing list holds beyond ``held`` (with repeats counted)."""
-        unknown = Counter(await self._r.lrange(self._proc(queue), 0, -1))
-        unknown.subtract(Counter(d.raw for d in held))
-        raws = list((+unknown).elements())
+        raws = await self._reaper.reconcile([d.raw for d in held])
         if not raws:
             return 0
-        n = await self._return(queue, raws)
-        self._forget(queue, [r for r in raws if self._out.get(queue, Counter()).get(r)])
+        n = await self._reaper.give_back(raws)
+        self._forget([r for r in raws if self._out.get(r)])
         return n
 
-    async def leave(self, queues: Sequence[str]) -> None:
+    async def leave(self) -> None:
         """Drop our heartbeat; leave the consumer set if our processing list is empty (else the
         next reaper returns what is left, then drops us)."""
-        for queue in queues:
-            k = self._q(queue)
-            keys = (self._proc(queue), k.heartbeat(self.consumer), k.consumers)
-            left = int(await self._scripts.run("list_leave", keys, [self.consumer]))
-            if left:
-                log.warning(
-                    "jobs left in this worker's processing list; the next reaper returns them",
-                    queue=queue,
-                    count=left,
-                )
+        k = self._k
+        keys = (self._proc, k.heartbeat(self.consumer), k.consumers)
+        left = int(await self._scripts.run("list_leave", keys, [self.consumer]))
+        if left:
+            log.warning(
+                "jobs left in this worker's processing list; the next reaper returns them",
+                queue=self.queue,
+                count=left,
+            )
 
-    async def take(
-        self, queue: str, count: int, limits: Mapping[str, tuple[int, int]]
-    ) -> list[Delivery]:
+    async def take(self, count: int, limits: Mapping[str, tuple[int, int]]) -> list[Delivery]:
         """The busy path: one non-blocking script moves a batch (the worker then starts it), so
         a busy queue costs no blocking move per batch. Not started here (``limits`` unused)."""
-        return await self._take_now(queue, count, await self.uses_blmove())
+        return await self._take_now(count, await self.uses_blmove())
 
-    async def prune(self, queue: str, idle_ms: int) -> int:
+    async def prune(self, idle_ms: int) -> int:
         """Nothing to do: the reaper drops a dead worker from the consumer set."""
         return 0
 
     # ------------------------------------------------------------------ upkeep
-    async def move_due(self, queue: str, limit: int) -> int:
-        k = self._q(queue)
+    async def move_due(self, limit: int) -> int:
+        k = self._k
         keys = (k.delayed, k.pending, k.job_prefix)
         _moved, wait_ms = await self._scripts.run("list_move_due", keys, [limit])
         return int(wait_ms)
 
-    async def replay(self, queue: str, dead_ids: Sequence[str]) -> int:
+    async def replay(self, dead_ids: Sequence[str]) -> int:
         if not dead_ids:
             return 0
-        k = self._q(queue)
-        keys = (k.dead, k.pending, k.job_prefix)
+        k = self._k
+        keys = (k.dead, k.pending, k.job_prefix, k.dead_index)
         return int(await self._scripts.run("list_replay", keys, dead_ids))
 
-    async def counts(self, queue: str) -> QueueCounts:
+    async def counts(self) -> QueueCounts:
         """In flight: the processing lists of the consumers in the set (live or not yet reaped)."""
-        k = self._q(queue)
+        k = self._k
         names = sorted(_s(m) for m in await self._r.smembers(k.consumers))
         keys = [k.pending, k.delayed, k.dead, *(k.processing(name) for name in names)]
         backlog, delayed, dead, in_flight = await self._scripts.run("list_counts", keys, [])

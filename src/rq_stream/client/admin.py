@@ -1,9 +1,11 @@
 """What ``rq-stream info`` shows: per queue the backlog, jobs in flight, delayed, dead letters,
 live workers and recent throughput; and the live workers themselves.
 
-    snapshot = await gather(app)
+    snapshot = await gather(app.context, app.task_queues())
     print(json.dumps(snapshot.as_dict()))      # for scripts
     print(render_plain(snapshot))              # for people (or render_rich with rich installed)
+
+The rendering is in ``rq_stream.client.render``.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 from redis import exceptions as rex
 
 from rq_stream import codec
+from rq_stream.backends.presence import Presence
 from rq_stream.connect.connection import describe
+from rq_stream.context import QueueConfig
 from rq_stream.errors import RqStreamError
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
-
-    from rq_stream.client.app import RqStream
+    from rq_stream.context import Context
 
 WINDOW_MINUTES = 10
 """The per-minute buckets of the stats hash are kept this long (see scripts/lib/finish.lua)."""
@@ -115,20 +117,20 @@ class Snapshot:
 
 
 # ---------------------------------------------------------------------- gathering
-async def gather(app: RqStream) -> Snapshot:
+async def gather(app: Context, task_queues: Iterable[str] = ()) -> Snapshot:
     """Read everything ``info`` shows (a handful of round trips, no key scans)."""
     now_ms = await _server_ms(app)
-    names = set(await app.known_queues())
-    names.update(t.settings.queue for t in app.tasks.values())
+    names = set(await known_queues(app))
+    names.update(task_queues)  # the queues of the app's tasks, registered there or not
     names.update(app.queues)
     workers = await live_workers(app, now_ms)
     queues = [await queue_info(app, q, workers, now_ms) for q in sorted(names)]
     at = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc)
     memory = await memory_info(app)
-    return Snapshot(describe(app.url), app.prefix, at, queues, workers, memory)
+    return Snapshot(describe(app.url), app.settings.prefix, at, queues, workers, memory)
 
 
-async def memory_info(app: RqStream) -> MemoryInfo | None:
+async def memory_info(app: Context) -> MemoryInfo | None:
     """From ``INFO memory`` (None when the server does not tell)."""
     try:
         if app.topology.kind == "cluster":  # every master answers, as {node: {...}}
@@ -158,38 +160,34 @@ def memory_of(info: dict[str, Any]) -> MemoryInfo:
     return MemoryInfo(used, limit, str(info.get("maxmemory_policy", "?")), ratio, pressure)
 
 
-async def declare_found_queues(app: RqStream) -> None:
+async def declare_found_queues(app: Context) -> None:
     """Declare on ``app`` the backend of each queue it does not know, from the keys in Redis
     (for an application built from a URL and a prefix alone, without its module)."""
-    for queue in await app.known_queues():
+    for queue in await known_queues(app):
         if queue in app.queues:
             continue
         k = app.keys.queue(queue)
         streams = await app.redis.exists(k.stream)
         lists = await app.redis.exists(k.pending, k.consumers)
         if lists and not streams:
-            app.queue(queue, backend="lists")
+            app.queues[queue] = QueueConfig(queue, "lists")
 
 
-async def _server_ms(app: RqStream) -> int:
+async def known_queues(app: Context) -> list[str]:
+    """The queues registered on the server (every queue a producer has enqueued to)."""
+    names = await app.redis.smembers(app.keys.queues)
+    return sorted(n.decode() for n in names)
+
+
+async def _server_ms(app: Context) -> int:
     seconds, micros = await app.redis.time()
     return int(seconds) * 1000 + int(micros) // 1000
 
 
-async def live_workers(app: RqStream, now_ms: int) -> list[WorkerInfo]:
+async def live_workers(app: Context, now_ms: int) -> list[WorkerInfo]:
     """Workers whose heartbeat key has not expired."""
-    entries = await app.redis.zrange(app.keys.workers, 0, -1, withscores=True)
-    if not entries:
-        return []
-    async with app.redis.pipeline(transaction=False) as p:
-        for name, _score in entries:
-            p.get(app.keys.worker(name.decode()))
-        raws = await p.execute()
-    out: list[WorkerInfo] = []
-    for (name, score), raw in zip(entries, raws, strict=True):
-        if raw is not None:
-            out.append(_worker_info(name.decode(), raw, now_ms, float(score)))
-    return out
+    rows = await Presence(app.redis, app.scripts, app.keys).rows()
+    return [_worker_info(name, raw, now_ms, seen_ms) for name, seen_ms, raw in rows]
 
 
 def _worker_info(name: str, raw: bytes, now_ms: int, seen_ms: float) -> WorkerInfo:
@@ -216,14 +214,14 @@ def _worker_info(name: str, raw: bytes, now_ms: int, seen_ms: float) -> WorkerIn
 
 
 async def queue_info(
-    app: RqStream, queue: str, workers: Sequence[WorkerInfo], now_ms: int
+    app: Context, queue: str, workers: Sequence[WorkerInfo], now_ms: int
 ) -> QueueInfo:
     backend = app.queue_config(queue).backend
     serving = sum(1 for w in workers if queue in w.queues)
     stats = await app.redis.hgetall(app.keys.queue(queue).stats)
     totals, throughput = _stats(stats, now_ms)
     try:
-        c = await app.backend(queue).counts(queue)
+        c = await app.backend(queue).counts()
     except (RqStreamError, rex.ResponseError) as exc:
         return QueueInfo(queue, backend, workers=serving, totals=totals, throughput=throughput,
                          error=str(exc))  # fmt: skip
@@ -273,150 +271,3 @@ def throughput(buckets: dict[str, dict[int, int]], now_ms: int) -> Throughput:
         retried_10m=total("retried"),
         dead_10m=total("dead"),
     )
-
-
-# ---------------------------------------------------------------------- rendering
-QUEUE_COLUMNS = ("queue", "backend", "backlog", "running", "delayed", "dead letters",
-                 "workers", "done/1m", "done/10m", "retried/10m", "dead/10m")  # fmt: skip
-WORKER_COLUMNS = ("worker", "pid", "queues", "concurrency", "running", "prefetched",
-                  "completed", "failed", "uptime", "last seen")  # fmt: skip
-
-
-def queue_rows(snapshot: Snapshot) -> list[list[str]]:
-    rows = []
-    for q in snapshot.queues:
-        t = q.throughput
-        if q.error is not None:
-            rows.append([q.name, q.backend, f"error: {q.error}", *[""] * 8])
-            continue
-        numbers = (q.backlog, q.in_flight, q.delayed, q.dead, q.workers, t.last_1m, t.last_10m,
-                   t.retried_10m, t.dead_10m)  # fmt: skip
-        rows.append([q.name, q.backend, *(f"{n:,}" for n in numbers)])
-    return rows
-
-
-def worker_rows(snapshot: Snapshot) -> list[list[str]]:
-    return [
-        [
-            w.name,
-            str(w.pid),
-            ",".join(w.queues),
-            str(w.concurrency),
-            f"{w.running:,}",
-            f"{w.prefetched:,}",
-            f"{w.completed:,}",
-            f"{w.failed:,}",
-            _duration(w.uptime_s),
-            f"{_duration(w.last_seen_s)} ago",
-        ]
-        for w in snapshot.workers
-    ]
-
-
-def memory_lines(memory: MemoryInfo | None) -> list[str]:
-    """The memory line, and a warning line when Redis is near or at ``maxmemory``."""
-    if memory is None:
-        return []
-    used = _bytes(memory.used_bytes)
-    if not memory.max_bytes or memory.used_ratio is None:
-        return [f"memory: {used} used, no maxmemory set (policy {memory.policy})"]
-    lines = [
-        f"memory: {used} used of {_bytes(memory.max_bytes)} maxmemory "
-        f"({memory.used_ratio:.0%}), policy {memory.policy}"
-    ]
-    if memory.pressure == "full":
-        lines.append(
-            "WARNING: Redis is at maxmemory: new jobs are refused (RedisOutOfMemory) until the "
-            "workers drain the queues or maxmemory is raised"
-        )
-    elif memory.pressure == "high":
-        lines.append(
-            f"WARNING: Redis memory is at {memory.used_ratio:.0%} of maxmemory: at the limit "
-            "new jobs are refused (RedisOutOfMemory)"
-        )
-    return lines
-
-
-def _bytes(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB"
-    if n < 1024**3:
-        return f"{n / 1024**2:.1f} MiB"
-    return f"{n / 1024**3:.2f} GiB"
-
-
-def _duration(seconds: float) -> str:
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
-def title(snapshot: Snapshot) -> str:
-    stamp = snapshot.at.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"rq_stream at {snapshot.url}, prefix {snapshot.prefix!r}, {stamp}"
-
-
-def plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """Columns aligned with spaces; numbers (and their headers) right-aligned."""
-    table = [list(headers), *(list(r) for r in rows)]
-    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
-    numeric = [i > 0 and all(_numeric(r[i]) for r in table[1:]) for i in range(len(headers))]
-    lines = []
-    for row in table:
-        cells = [
-            c.rjust(w) if num else c.ljust(w)
-            for c, w, num in zip(row, widths, numeric, strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
-def _numeric(cell: str) -> bool:
-    return cell.replace(",", "").isdigit() or cell == ""
-
-
-def render_plain(snapshot: Snapshot) -> str:
-    parts = [title(snapshot), ""]
-    if snapshot.queues:
-        parts.append(plain_table(QUEUE_COLUMNS, queue_rows(snapshot)))
-    else:
-        parts.append("no queues yet (nothing was enqueued and no worker started)")
-    parts += ["", f"{len(snapshot.workers)} worker(s) alive"]
-    if snapshot.workers:
-        parts.append(plain_table(WORKER_COLUMNS, worker_rows(snapshot)))
-    if snapshot.memory is not None:
-        parts += ["", *memory_lines(snapshot.memory)]
-    return "\n".join(parts)
-
-
-def render_rich(snapshot: Snapshot) -> RenderableType:
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    def table(heading: str, columns: Sequence[str], left: set[int]) -> Table:
-        t = Table(title=heading, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-        for i, name in enumerate(columns):
-            t.add_column(name, justify="left" if i in left else "right", no_wrap=i == 0)
-        return t
-
-    queues = table(title(snapshot), QUEUE_COLUMNS, {0, 1})
-    for row in queue_rows(snapshot):
-        queues.add_row(*row)
-    heading = f"{len(snapshot.workers)} worker(s) alive"
-    memory = [
-        Text(line, style="bold red" if line.startswith("WARNING") else "")
-        for line in memory_lines(snapshot.memory)
-    ]
-    if not snapshot.workers:
-        return Group(queues, heading, *memory)
-    workers = table(heading, WORKER_COLUMNS, {0, 2})
-    for row in worker_rows(snapshot):
-        workers.add_row(*row)
-    return Group(queues, workers, *memory)

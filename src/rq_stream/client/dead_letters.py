@@ -18,10 +18,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from rq_stream import codec
+from rq_stream.backends.dead_letters import DeadLetterStore
 from rq_stream.errors import EnvelopeError
 
 if TYPE_CHECKING:
-    from rq_stream.client.app import RqStream
+    from rq_stream.context import Context
 
 _PAGE = 500
 
@@ -87,45 +88,50 @@ def _letter(queue: str, entry_id: bytes, f: dict[bytes, bytes]) -> DeadLetter:
 class DeadLetters:
     """The dead-letter stream of one queue."""
 
-    def __init__(self, app: RqStream, queue: str) -> None:
-        self.app = app
+    def __init__(self, ctx: Context, queue: str) -> None:
+        self._ctx = ctx
         self.queue = queue
-        self.key = app.keys.queue(queue).dead
+        self.key = ctx.keys.queue(queue).dead
+        self._store_: DeadLetterStore | None = None
+
+    @property
+    def _store(self) -> DeadLetterStore:
+        if self._store_ is None:  # on first use: the app's clients are made lazily too
+            self._store_ = DeadLetterStore(
+                self._ctx.redis, self._ctx.scripts, self._ctx.keys.queue(self.queue)
+            )
+        return self._store_
 
     async def count(self) -> int:
-        return int(await self.app.redis.xlen(self.key))
+        return await self._store.count()
 
     async def list(self, limit: int = 100, newest_first: bool = False) -> builtins.list[DeadLetter]:
-        if newest_first:
-            rows = await self.app.redis.xrevrange(self.key, count=limit)
-        else:
-            rows = await self.app.redis.xrange(self.key, count=limit)
+        rows = await self._store.page(count=limit, newest_first=newest_first)
         return [_letter(self.queue, eid, f) for eid, f in rows]
 
     async def all(self) -> builtins.list[DeadLetter]:
         out: builtins.list[DeadLetter] = []
         start = "-"
         while True:
-            rows = await self.app.redis.xrange(self.key, min=start, count=_PAGE)
+            rows = await self._store.page(start, _PAGE)
             out += [_letter(self.queue, eid, f) for eid, f in rows]
             if len(rows) < _PAGE:
                 return out
             start = "(" + rows[-1][0].decode()
 
     async def get(self, entry_or_job_id: str) -> DeadLetter | None:
-        """One dead letter, by its entry id or by its job id."""
+        """One dead letter, by its entry id or by its job id (the job's newest, found through
+        the dead-letter index: no scan)."""
         if "-" in entry_or_job_id and entry_or_job_id.replace("-", "").isdigit():
-            rows = await self.app.redis.xrange(self.key, entry_or_job_id, entry_or_job_id)
-            return _letter(self.queue, rows[0][0], rows[0][1]) if rows else None
-        for letter in await self.all():
-            if letter.job_id == entry_or_job_id:
-                return letter
-        return None
+            row = await self._store.entry(entry_or_job_id)
+        else:
+            row = await self._store.find(entry_or_job_id)
+        return _letter(self.queue, row[0], row[1]) if row else None
 
     async def replay(self, *ids: str) -> int:
         """Put dead letters (by entry id) back on the queue; each keeps its job id."""
-        backend = self.app.backend(self.queue)
-        return await backend.replay(self.queue, ids)
+        backend = self._ctx.backend(self.queue)
+        return await backend.replay(ids)
 
     async def replay_where(self, predicate: Callable[[DeadLetter], bool]) -> int:
         chosen = [letter.id for letter in await self.all() if predicate(letter)]
@@ -144,8 +150,6 @@ class DeadLetters:
         """Delete dead letters for good: the given entry ids, or all of them."""
         if ids is None:
             n = await self.count()
-            await self.app.redis.delete(self.key)
+            await self._store.delete_all()
             return n
-        if not ids:
-            return 0
-        return int(await self.app.redis.xdel(self.key, *ids))
+        return await self._store.delete(ids)

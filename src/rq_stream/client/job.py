@@ -8,10 +8,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from rq_stream import codec
+from rq_stream.backends.jobs import JobRecords
+from rq_stream.client.results import Results
 from rq_stream.errors import JobNotFound, ResultTimeout, TaskFailed
 
 if TYPE_CHECKING:
-    from rq_stream.client.app import RqStream
+    from rq_stream.context import Context
 
 R = TypeVar("R")
 
@@ -93,10 +95,10 @@ def outcome(job_id: str, status: bytes, payload: bytes) -> Any:
 class Job(Generic[R]):
     """A handle on one enqueued job. Cheap to create; holds no connection."""
 
-    __slots__ = ("_app", "id", "queue")
+    __slots__ = ("_ctx", "id", "queue")
 
-    def __init__(self, app: RqStream, job_id: str, queue: str) -> None:
-        self._app = app
+    def __init__(self, ctx: Context, job_id: str, queue: str) -> None:
+        self._ctx = ctx
         self.id = job_id
         self.queue = queue
 
@@ -109,12 +111,15 @@ class Job(Generic[R]):
     def __hash__(self) -> int:
         return hash((self.id, self.queue))
 
+    def _records(self) -> JobRecords:
+        return JobRecords(self._ctx.redis, self._ctx.keys.queue(self.queue))
+
     async def info(self) -> JobInfo:
-        h = await self._app.redis.hgetall(self._app.keys.queue(self.queue).job(self.id))
+        h = await self._records().record(self.id)
         return JobInfo.from_hash(self.id, self.queue, h)
 
     async def status(self) -> JobStatus:
-        raw = await self._app.redis.hget(self._app.keys.queue(self.queue).job(self.id), "s")
+        raw = await self._records().status(self.id)
         return JobStatus.NOT_FOUND if raw is None else JobStatus(raw.decode())
 
     async def result(self, timeout_s: float | None = None) -> R:
@@ -124,7 +129,7 @@ class Job(Generic[R]):
         ``TimeoutError``) after ``timeout_s``, :class:`JobNotFound` for an unknown job.
         Waits on a pub/sub notification, not by polling.
         """
-        status, payload = await self._app.results.wait(self, timeout_s)
+        status, payload = await Results(self._ctx).wait(self, timeout_s)
         if status == b"":
             raise ResultTimeout(
                 f"job {self.id} (queue {self.queue!r}) did not finish within {timeout_s} s"

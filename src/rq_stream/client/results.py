@@ -11,17 +11,11 @@ missed during an outage.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 import anyio
-from redis.asyncio import Redis
 
-from rq_stream.connect.notify import Channels
-from rq_stream.keys import AppKeys
-from rq_stream.scripts import Scripts
-
-if TYPE_CHECKING:
-    from rq_stream.client.job import Job
+from rq_stream.context import Context
 
 Outcome = tuple[bytes, bytes]
 """(b"S", value) succeeded, (b"F", error) failed, (b"N", b"") not found, (b"", b"") timed out."""
@@ -29,14 +23,23 @@ Outcome = tuple[bytes, bytes]
 _FINAL = {b"succeeded": b"S", b"failed": b"F"}
 
 
-class Results:
-    def __init__(self, client: Redis, keys: AppKeys, channels: Channels, scripts: Scripts) -> None:
-        self._r = client
-        self._keys = keys
-        self._channels = channels
-        self._scripts = scripts
+class JobRef(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def queue(self) -> str: ...
 
-    async def read(self, job: Job[Any], watch: bool = False) -> Outcome | None:
+
+class Results:
+    """Reads and awaits job outcomes through a context's clients."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._r = ctx.redis
+        self._keys = ctx.keys
+        self._channels = ctx.channels
+        self._scripts = ctx.scripts
+
+    async def read(self, job: JobRef, watch: bool = False) -> Outcome | None:
         """The stored outcome, (b"N", b"") if the job is unknown, None while it is unfinished;
         ``watch``: also mark the job as awaited, so its completion is published."""
         key = self._keys.queue(job.queue).job(job.id)
@@ -46,7 +49,7 @@ class Results:
             status, result, err = await self._r.hmget(key, ["s", "r", "err"])
         return _outcome(status, result, err)
 
-    async def wait(self, job: Job[Any], timeout_s: float | None) -> Outcome:
+    async def wait(self, job: JobRef, timeout_s: float | None) -> Outcome:
         found = await self.read(job)
         if found is not None:
             return found

@@ -6,22 +6,26 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 from rq_stream.errors import EnqueueError
-from rq_stream.options import JobOptions, TaskOptions
+from rq_stream.options import JobOptions, JobSettings, TaskOptions, Unpack
 
 if TYPE_CHECKING:
-    from rq_stream.client.app import RqStream
     from rq_stream.client.job import Job
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _NO_OPTIONS = JobOptions()
+
+
+class Enqueuer(Protocol):
+    """What a task handle needs of its application: a way to enqueue calls."""
+
+    async def enqueue_many(self, calls: Iterable[Call[Any]]) -> list[Job[Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,23 +38,10 @@ class Call(Generic[R]):
     kwargs: dict[str, Any]
     job_options: JobOptions = field(default=_NO_OPTIONS)
 
-    def options(
-        self,
-        *,
-        job_id: str | None = None,
-        delay_s: float | None = None,
-        at: datetime | None = None,
-        queue: str | None = None,
-        result_ttl_s: int | None = None,
-    ) -> Call[R]:
+    def options(self, **options: Unpack[JobSettings]) -> Call[R]:
         """The same call with these job options merged over its own (a new ``delay_s``
         replaces an earlier ``at``, and the other way round)."""
-        given = JobOptions(job_id, delay_s, at, queue, result_ttl_s)
-        old = self.job_options
-        if delay_s is not None or at is not None:
-            old = replace(old, delay_s=None, at=None)
-        changes = {k: getattr(given, k) for k in _OPTION_FIELDS if getattr(given, k) is not None}
-        return replace(self, job_options=replace(old, **changes))
+        return replace(self, job_options=self.job_options.merged(**options))
 
 
 class Task(Generic[P, R]):
@@ -58,7 +49,7 @@ class Task(Generic[P, R]):
 
     def __init__(
         self,
-        app: RqStream,
+        app: Enqueuer,
         fn: Callable[P, Awaitable[R]] | Callable[P, R],
         options: TaskOptions,
     ) -> None:
@@ -104,23 +95,12 @@ class Task(Generic[P, R]):
         (job,) = await self.app.enqueue_many([Call(self, args, kwargs)])
         return job
 
-    def options(
-        self,
-        *,
-        job_id: str | None = None,
-        delay_s: float | None = None,
-        at: datetime | None = None,
-        queue: str | None = None,
-        result_ttl_s: int | None = None,
-    ) -> BoundTask[P, R]:
+    def options(self, **options: Unpack[JobSettings]) -> BoundTask[P, R]:
         """Job options for one enqueue: ``add.options(delay_s=5).enqueue(1, 2)``.
 
         Every option is checked here: a bad one raises :class:`EnqueueError` naming it.
         """
-        return BoundTask(self, JobOptions(job_id, delay_s, at, queue, result_ttl_s))
-
-
-_OPTION_FIELDS = ("job_id", "delay_s", "at", "queue", "result_ttl_s")
+        return BoundTask(self, _NO_OPTIONS.merged(**options))
 
 
 def default_name(f: Callable[..., Any]) -> str:

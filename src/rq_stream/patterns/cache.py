@@ -38,7 +38,7 @@ from rq_stream.errors import ConfigurationError
 from rq_stream.patterns.unique import _canonical, call_by_name
 
 if TYPE_CHECKING:
-    from rq_stream.client.app import RqStream
+    from rq_stream.context import Context
 
 log = structlog.get_logger("rq_stream.cache")
 
@@ -72,7 +72,7 @@ class Cached(Generic[P, R]):
 
     def __init__(
         self,
-        app: RqStream,
+        app: Context,
         fn: Callable[P, Awaitable[R]],
         *,
         ttl_s: float,
@@ -220,7 +220,7 @@ class Cached(Generic[P, R]):
 
 
 def cached(
-    app: RqStream,
+    app: Context,
     *,
     ttl_s: float,
     key: Callable[..., object] | None = None,

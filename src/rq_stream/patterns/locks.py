@@ -26,7 +26,7 @@ from redis import exceptions as rex
 from rq_stream.errors import ConfigurationError, LockLost, RqStreamError
 
 if TYPE_CHECKING:
-    from rq_stream.client.app import RqStream
+    from rq_stream.context import Context
 
 log = structlog.get_logger("rq_stream.locks")
 
@@ -49,7 +49,7 @@ class Lock:
 
     def __init__(
         self,
-        app: RqStream,
+        app: Context,
         name: str,
         *,
         ttl_s: float = 30.0,

@@ -31,8 +31,10 @@ from rq_stream.patterns.unique import call_by_name
 
 if TYPE_CHECKING:
     from rq_stream.backends.base import Delivery
-    from rq_stream.client.app import RqStream
     from rq_stream.client.task import Task
+    from rq_stream.context import Context
+    from rq_stream.keys import AppKeys
+    from rq_stream.scripts import Scripts
     from rq_stream.worker.runtime import Worker
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -80,9 +82,9 @@ class Decision:
         return self.allowed
 
 
-async def take(app: RqStream, key: str, rate: Rate) -> int:
+async def take(scripts: Scripts, key: str, rate: Rate) -> int:
     """Take one slot of ``rate`` under ``key``: 0 if taken, else ms until a slot frees."""
-    ok, wait_ms = await app.scripts.run(
+    ok, wait_ms = await scripts.run(
         "rate_acquire", [key], [rate.limit, rate.period_ms, uuid.uuid4().hex]
     )
     return 0 if ok else int(wait_ms)
@@ -91,7 +93,7 @@ async def take(app: RqStream, key: str, rate: Rate) -> int:
 class RateLimiter:
     """A named rate limit shared by every process on the app's Redis (``app.rate_limiter``)."""
 
-    def __init__(self, app: RqStream, name: str, rate: str | Rate) -> None:
+    def __init__(self, app: Context, name: str, rate: str | Rate) -> None:
         self.app = app
         self.name = name
         self.rate = parse_rate(rate) if isinstance(rate, str) else rate
@@ -104,7 +106,7 @@ class RateLimiter:
 
     async def try_acquire(self, key: object = "") -> Decision:
         """Take a slot now if there is one; never waits."""
-        wait_ms = await take(self.app, self._key(key), self.rate)
+        wait_ms = await take(self.app.scripts, self._key(key), self.rate)
         return Decision(wait_ms == 0, wait_ms / 1000)
 
     async def acquire(self, key: object = "", *, timeout_s: float | None = None) -> None:
@@ -114,7 +116,7 @@ class RateLimiter:
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            wait_ms = await take(self.app, self._key(key), self.rate)
+            wait_ms = await take(self.app.scripts, self._key(key), self.rate)
             if wait_ms == 0:
                 return
             wait_s = wait_ms / 1000
@@ -128,13 +130,13 @@ class RateLimiter:
 
 
 # --------------------------------------------------------------------------- task rate limits
-def task_key(task: Task[Any, Any], args: Any, kwargs: Any) -> str:
+def task_key(keys: AppKeys, task: Task[Any, Any], args: Any, kwargs: Any) -> str:
     """The Redis key of the limit a job of ``task`` with these arguments falls under."""
     name = task.name
     rate_key = task.settings.rate_key
     if rate_key is not None:
         name = f"{task.name}:{call_by_name(rate_key, task.signature, args, kwargs)}"
-    return task.app.keys.queue(task.settings.queue).rate(name)
+    return keys.queue(task.settings.queue).rate(name)
 
 
 async def admit(worker: Worker, task: Task[Any, Any], d: Delivery) -> bool:
@@ -149,15 +151,15 @@ async def admit(worker: Worker, task: Task[Any, Any], d: Delivery) -> bool:
     assert rate_limit is not None and d.envelope is not None
     rate = parse_rate(rate_limit)
     try:
-        key = task_key(task, d.envelope.args, d.envelope.kwargs)
+        key = task_key(worker.app.keys, task, d.envelope.args, d.envelope.kwargs)
     except Exception as exc:  # a broken rate_key must not stop the queue: use the task's limit
         worker.log.error("rate_key failed; using the task-wide limit", task=task.name,
                          job_id=d.job_id, error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-        key = task.app.keys.queue(task.settings.queue).rate(task.name)
+        key = worker.app.keys.queue(task.settings.queue).rate(task.name)
     outage = Outage("checking a rate limit", queue=d.queue)
     while True:
         try:
-            wait_ms = await take(worker.app, key, rate)
+            wait_ms = await take(worker.app.scripts, key, rate)
             if wait_ms == 0:
                 outage.recovered()
                 return True

@@ -20,6 +20,7 @@ from rq_stream.errors import EnqueueError
 
 if TYPE_CHECKING:
     from rq_stream.client.task import Task
+    from rq_stream.keys import AppKeys
 
 
 def _canonical(value: Any) -> Any:
@@ -76,11 +77,11 @@ def identity(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 
 
 def unique_key(
-    task: Task[Any, Any], queue: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    keys: AppKeys, task: Task[Any, Any], queue: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> str:
     """The Redis key of this job's uniqueness in ``queue`` ("" if the task is not unique)."""
     digest = identity(task, args, kwargs)
-    return "" if digest is None else task.app.keys.queue(queue).unique(digest)
+    return "" if digest is None else keys.queue(queue).unique(digest)
 
 
 __all__ = ["call_by_name", "identity", "unique_key"]

@@ -2,8 +2,9 @@
 -- KEYS[1] dead     (stream) dead letters
 -- KEYS[2] pending  (list)   the queue's backlog
 -- KEYS[3] job key prefix    (hash per job)
+-- KEYS[4] dead index (hash) job id -> dead-letter entry id
 -- ARGV    dead-letter entry ids
 -- Returns the number of jobs replayed.
 -- @include own_list
 -- @include replay
-return replay(KEYS[1], KEYS[3], ARGV, KEYS[2])
+return replay(KEYS[1], KEYS[3], ARGV, KEYS[2], KEYS[4])

@@ -4,6 +4,7 @@
 -- KEYS[2] dead     (stream) dead letters
 -- KEYS[3] job key prefix    (hash per job)
 -- KEYS[4] stats    (hash)   queue counters
+-- KEYS[5] dead index (hash) job id -> dead-letter entry id
 -- ARGV[1] consumer, ARGV[2] channel prefix, ARGV[3] queue name, ARGV[4] '1' when the worker
 -- runs these alone (no -3)
 -- ARGV[5..] groups of 4: job_id, max_attempts, result_ttl_s, envelope
@@ -34,7 +35,7 @@ for i = 5, #ARGV, 4 do
   local code = 0
   if (mine[env] or 0) > 0 then
     code = start_entry(KEYS[1], nil, env, KEYS[2], KEYS[3] .. id, ARGV[1], ARGV[2], ARGV[3], id,
-      maxes[i], ttls[i], now, nil, alone)
+      maxes[i], ttls[i], now, nil, alone, KEYS[5])
     -- 0 (finished) and -1 (dead-lettered) took this envelope out of the processing list.
     if code == 0 or code == -1 then mine[env] = mine[env] - 1 end
   end

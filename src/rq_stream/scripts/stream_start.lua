@@ -4,6 +4,7 @@
 -- KEYS[2] dead     (stream) dead letters
 -- KEYS[3] job key prefix    (hash per job)
 -- KEYS[4] stats    (hash)   queue counters
+-- KEYS[5] dead index (hash) job id -> dead-letter entry id
 -- ARGV[1] group, ARGV[2] consumer, ARGV[3] channel prefix, ARGV[4] queue name, ARGV[5] '1' when
 -- the worker runs these alone (no -3)
 -- ARGV[6..] groups of 4: entry_id, job_id, max_attempts, result_ttl_s
@@ -31,7 +32,7 @@ for i = 6, #ARGV, 4 do
   local code = 0
   if pending_to(KEYS[1], ARGV[1], ARGV[i], ARGV[2]) then
     code = start_entry(KEYS[1], ARGV[1], ARGV[i], KEYS[2], KEYS[3] .. ARGV[i + 1], ARGV[2],
-      ARGV[3], ARGV[4], ARGV[i + 1], max[i], ttl[i], now, nil, alone)
+      ARGV[3], ARGV[4], ARGV[i + 1], max[i], ttl[i], now, nil, alone, KEYS[5])
   end
   if code == -1 then buried = buried + 1 end
   out[#out + 1] = code

@@ -5,6 +5,7 @@
 -- KEYS[2] dead     (stream) dead letters
 -- KEYS[3] job key prefix    (hash per job)
 -- KEYS[4] stats    (hash)   queue counters
+-- KEYS[5] dead index (hash) job id -> dead-letter entry id
 -- ARGV[1] group, ARGV[2] consumer, ARGV[3] channel prefix, ARGV[4] queue name, ARGV[5] count,
 -- ARGV[6] default max_attempts, ARGV[7] default result_ttl_s,
 -- ARGV[8..] groups of 3: task name, max_attempts, result_ttl_s (the worker's tasks)
@@ -45,7 +46,7 @@ if read then
       local max, ttl = default_max, default_ttl
       if limit then max, ttl = limit[1], limit[2] end
       code = start_entry(KEYS[1], ARGV[1], eid, KEYS[2], jk, ARGV[2], ARGV[3], ARGV[4], id,
-        max, ttl, now, h)
+        max, ttl, now, h, false, KEYS[5])
       if code == -1 then buried = buried + 1 end
     end
     out[#out + 1] = eid

@@ -59,7 +59,7 @@ class Completer:
             outage = Outage("completing jobs", queue=queue)
             while True:
                 try:
-                    done, invalid = await self._backends[queue].complete(queue, items)
+                    done, invalid = await self._backends[queue].complete(items)
                     break
                 except outage.errors as exc:
                     await outage.failed(exc)

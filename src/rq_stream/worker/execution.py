@@ -239,7 +239,7 @@ class Executor:
         """Return an unfinished job to its queue at once (never acked as done)."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(5):
             try:
-                await self.w.backends[d.queue].hand_back(d.queue, [d])
+                await self.w.backends[d.queue].hand_back([d])
                 self.w.stats.handed_back += 1
                 self.w.log.info("job handed back to the queue", job_id=d.job_id, queue=d.queue)
             except Outage.errors as exc:

@@ -36,6 +36,7 @@ from anyio.abc import TaskStatus
 
 from rq_stream import codec
 from rq_stream.backends.base import ALONE, Backend, Completion, Delivery, Failure
+from rq_stream.backends.presence import Presence
 from rq_stream.client.app import RqStream
 from rq_stream.connect import connection
 from rq_stream.connect.notify import Inbox
@@ -121,6 +122,7 @@ class Worker:
         self.reclaim_interval_s = reclaim_interval_s
         self.stats = WorkerStats()
         self.backends: dict[str, Backend] = {q: app.backend(q, self.name) for q in self.queues}
+        self.presence = Presence(app.redis, app.scripts, app.keys)
         self._limits = {
             name: (t.settings.attempts_allowed, t.settings.result_ttl_s)
             for name, t in app.tasks.items()
@@ -211,7 +213,7 @@ class Worker:
             outage = Outage("preparing the queue", queue=q)
             while not self.stopping:
                 try:
-                    await backend.prepare(q)
+                    await backend.prepare()
                     await self.app.scripts.run("queue_register", (self.app.keys.queues,), [q])
                     await self._recall_pace(q)
                     break
@@ -234,10 +236,10 @@ class Worker:
             return
         try:
             backlog = 0
-            for q, backend in self.backends.items():
-                backlog += (await backend.counts(q)).backlog
+            for backend in self.backends.values():
+                backlog += (await backend.counts()).backlog
             seen_after = int(time.time() * 1000) - int(self.heartbeat_s * 3000)
-            others = int(await self.app.redis.zcount(self.app.keys.workers, seen_after, "+inf"))
+            others = await self.presence.seen_since(seen_after)
         except Outage.errors:
             return
         share = backlog // (others + 1)
@@ -284,7 +286,7 @@ class Worker:
         self._isolated.clear()
         for q, backend in self.backends.items():
             try:
-                n = await backend.reconcile(q, list(self.held[q].values()))
+                n = await backend.reconcile(list(self.held[q].values()))
             except Outage.errors as exc:
                 self.log.warning(
                     "could not hand back jobs whose fetch was cut short; they are reclaimed "
@@ -306,9 +308,9 @@ class Worker:
             with self._taking():
                 try:
                     # Busy queue: one round trip reads and starts a batch. Idle: block for work.
-                    got = await backend.take(queue, count, self._limits)
+                    got = await backend.take(count, self._limits)
                     if not got:
-                        got = await backend.fetch(queue, count, block_ms)
+                        got = await backend.fetch(count, block_ms)
                     outage.recovered()
                 except outage.errors as exc:
                     await outage.failed(exc)
@@ -336,11 +338,11 @@ class Worker:
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + PRUNE_EVERY_S
                 with contextlib.suppress(*Outage.errors):
-                    await backend.prune(queue, max(10 * lease_ms, PRUNE_IDLE_MS))
+                    await backend.prune(max(10 * lease_ms, PRUNE_IDLE_MS))
             if self.free > 0 and not self._isolating:
                 with self._taking():
                     try:
-                        got = await backend.reclaim(queue, lease_ms, self.free)
+                        got = await backend.reclaim(lease_ms, self.free)
                         outage.recovered()
                     except outage.errors as exc:
                         await outage.failed(exc)
@@ -375,7 +377,7 @@ class Worker:
         outage = Outage("moving due delayed jobs", queue=queue)
         while True:
             try:
-                wait_ms = await backend.move_due(queue, 500)
+                wait_ms = await backend.move_due(500)
                 outage.recovered()
             except outage.errors as exc:
                 await outage.failed(exc)
@@ -390,9 +392,9 @@ class Worker:
             if self.in_flight:
                 continue
             idle = True
-            for q, backend in self.backends.items():
+            for backend in self.backends.values():
                 try:
-                    c = await backend.counts(q)
+                    c = await backend.counts()
                 except Outage.errors:
                     idle = False
                     break
@@ -493,7 +495,7 @@ class Worker:
         outage = Outage("starting jobs", queue=queue)
         while True:
             try:
-                attempts = await self.backends[queue].start(queue, deliveries, alone=alone)
+                attempts = await self.backends[queue].start(deliveries, alone=alone)
                 outage.recovered()
                 return attempts
             except outage.errors as exc:
@@ -625,7 +627,7 @@ class Worker:
                 if not held:
                     continue
                 try:
-                    lost = await self.backends[q].renew(q, list(held.values()))
+                    lost = await self.backends[q].renew(list(held.values()))
                     outage.recovered()
                 except outage.errors as exc:
                     await outage.failed(exc)
@@ -647,7 +649,6 @@ class Worker:
         ``INFO_EVERY_S`` at most) and beat the backends every ``heartbeat_s`` (their liveness
         TTL stays ``3 x heartbeat_s``, so fresher rows do not make a stalled worker look dead
         sooner)."""
-        keys = self.app.keys
         ttl_ms = int(self.heartbeat_s * 3000)
         every_s = min(self.heartbeat_s, INFO_EVERY_S)
         outage = Outage("heartbeat")
@@ -673,13 +674,10 @@ class Worker:
                 now_ms = int(time.time() * 1000)
                 # Scripts flagged allow-oom: a worker draining a full Redis keeps beating. Not
                 # resent by the script runner: this loop backs off and logs an outage itself.
-                run, beat = self.app.scripts.run, (codec.dumps(info), ttl_ms)
-                await run("worker_heartbeat", (keys.worker(self.name),), beat, retries=0)
-                seen = (self.name, now_ms, now_ms - 24 * 3600 * 1000)
-                await run("worker_seen", (keys.workers,), seen, retries=0)
+                await self.presence.beat(self.name, codec.dumps(info), ttl_ms, now_ms)
                 if time.monotonic() >= next_beat:
-                    for q, backend in self.backends.items():
-                        await backend.heartbeat([q], ttl_ms)
+                    for backend in self.backends.values():
+                        await backend.heartbeat(ttl_ms)
                     next_beat = time.monotonic() + self.heartbeat_s
                 await self._record_pace()
                 outage.recovered()
@@ -696,10 +694,9 @@ class Worker:
             await self._reconcile()
             try:
                 await self._record_pace()
-                await self.app.redis.delete(self.app.keys.worker(self.name))
-                await self.app.redis.zrem(self.app.keys.workers, self.name)
-                for q, backend in self.backends.items():
-                    await backend.leave([q])
+                await self.presence.leave(self.name)
+                for backend in self.backends.values():
+                    await backend.leave()
             except Outage.errors as exc:
                 self.log.warning("could not deregister the worker", error=str(exc))
 

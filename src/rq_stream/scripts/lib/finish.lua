@@ -38,17 +38,20 @@ end
 
 -- bury(...): write one dead letter and mark the job failed; the caller has already XACKed.
 -- The job's result waiters are told through the job's channel ('F' + error payload).
-local function bury(dead, jk, chan, job_id, env, etype, emsg, tb, worker, now, ttl, queue_field)
+-- `index` (hash: job id -> dead-letter entry id) then names this entry for the job.
+local function bury(dead, jk, chan, job_id, env, etype, emsg, tb, worker, now, ttl, queue_field,
+                    index)
   local attempts = 0
   local first = now
   if job_id ~= '' then
     attempts = tonumber(redis.call('HGET', jk, 'ta') or '0')
     first = tonumber(redis.call('HGET', jk, 'fs') or redis.call('HGET', jk, 't') or now)
   end
-  redis.call('XADD', dead, '*', 'd', env, 'job', job_id, 'etype', etype, 'emsg', emsg,
+  local did = redis.call('XADD', dead, '*', 'd', env, 'job', job_id, 'etype', etype, 'emsg', emsg,
     'tb', tb, 'attempts', attempts, 'first_ms', first, 'last_ms', now, 'worker', worker,
     'queue', queue_field)
   if job_id ~= '' then
+    redis.call('HSET', index, job_id, did)
     release_unique(jk, job_id)
     local err = cmsgpack.pack({type = etype, message = emsg, traceback = tb})
     redis.call('HSET', jk, 's', 'failed', 'err', err, 'ft', now)

@@ -1,8 +1,9 @@
--- replay(dead, job_prefix, ids, backlog): put dead letters back on the backlog (requeue, behind
--- the jobs waiting; id is '' for a payload that named no job); each keeps its job id and
--- history (attempts start again, the replay is counted). Returns the number of jobs replayed.
+-- replay(dead, job_prefix, ids, backlog, index): put dead letters back on the backlog (requeue,
+-- behind the jobs waiting; id is '' for a payload that named no job); each keeps its job id and
+-- history (attempts start again, the replay is counted), and leaves the dead-letter index (hash:
+-- job id -> entry id) if it named this entry. Returns the number of jobs replayed.
 -- Needs lib/own_stream or lib/own_list.
-local function replay(dead, job_prefix, ids, backlog)
+local function replay(dead, job_prefix, ids, backlog, index)
   local n = 0
   for _, did in ipairs(ids) do
     local entry = redis.call('XRANGE', dead, did, did)
@@ -13,6 +14,7 @@ local function replay(dead, job_prefix, ids, backlog)
         if f[j] == 'd' then env = f[j + 1] elseif f[j] == 'job' then id = f[j + 1] end
       end
       redis.call('XDEL', dead, did)
+      if id ~= '' and redis.call('HGET', index, id) == did then redis.call('HDEL', index, id) end
       if env then
         requeue(backlog, id, env, false)
         if id ~= '' then

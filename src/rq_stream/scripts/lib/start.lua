@@ -7,9 +7,10 @@
 -- would be its last attempt and its previous one ended with its worker dying (the record still
 -- says running): nothing is changed, the worker runs it alone (Worker._isolation_loop).
 -- Needs lib/own_stream or lib/own_list, lib/finish (bury) and lib/worker_lost. `h` is the job's
--- HMGET s a ta fs, when the caller has read it.
+-- HMGET s a ta fs, when the caller has read it. `dindex`: the dead-letter index (hash,
+-- QueueKeys.dead_index).
 local function start_entry(owner, group, ref, dead, jk, consumer, chan, queue, id, max, ttl, now,
-                           h, alone)
+                           h, alone, dindex)
   h = h or redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
   if not h[1] and not envelope(owner, ref) then
     return 0  -- neither record nor entry: lost with a failed-over master (async replication)
@@ -29,7 +30,7 @@ local function start_entry(owner, group, ref, dead, jk, consumer, chan, queue, i
   local env = envelope(owner, ref) or ''
   if release(owner, group, ref) then
     bury(dead, jk, chan, id, env, 'WorkerLost', worker_lost_message(jk, a - 1, max),
-      '', consumer, now, ttl, queue)
+      '', consumer, now, ttl, queue, dindex)
   end
   return -1
 end

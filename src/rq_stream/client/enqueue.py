@@ -1,0 +1,124 @@
+"""The enqueue pipeline: calls are checked and encoded here, then handed to each queue's
+backend in one script call per chunk (queues in parallel)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from redis import exceptions as rex
+
+from rq_stream.backends.base import Backend, NewJob
+from rq_stream.client.job import Job
+from rq_stream.client.task import Call, Enqueuer
+from rq_stream.codec import encode_job
+from rq_stream.connect import connection
+from rq_stream.context import Context
+from rq_stream.errors import EnqueueError
+from rq_stream.patterns.unique import unique_key
+
+_ENQUEUE_CHUNK = 1000
+
+
+class Producer:
+    """Enqueues the calls of one application's tasks."""
+
+    def __init__(self, ctx: Context, owner: Enqueuer) -> None:
+        self._ctx = ctx
+        self._owner = owner
+        self._backends: dict[str, Backend] = {}
+
+    def forget(self) -> None:
+        """Drop the backends built on the clients of a closed context."""
+        self._backends.clear()
+
+    async def enqueue_many(self, calls: Iterable[Call[Any]]) -> list[Job[Any]]:
+        now_ms = int(time.time() * 1000)
+        by_queue: dict[str, list[NewJob]] = {}
+        jobs: list[Job[Any]] = []
+        for c in calls:
+            job, new = self._prepare(c, now_ms)
+            by_queue.setdefault(job.queue, []).append(new)
+            jobs.append(job)
+        if not jobs:
+            return jobs
+        try:
+            replies = await self._send(by_queue)
+        except (rex.RedisError, OSError) as exc:
+            translated = connection.translate(exc, self._ctx.url)
+            if translated is exc:
+                raise
+            raise translated from exc
+        # A unique job identical to a live one was not enqueued: hand back the live one.
+        if not any(isinstance(r, str) for rs in replies.values() for r in rs):
+            return jobs
+        seen = dict.fromkeys(replies, 0)
+        for i, job in enumerate(jobs):
+            reply = replies[job.queue][seen[job.queue]]
+            seen[job.queue] += 1
+            if isinstance(reply, str):
+                jobs[i] = Job(self._ctx, reply, job.queue)
+        return jobs
+
+    async def _send(self, by_queue: dict[str, list[NewJob]]) -> dict[str, list[bool | str]]:
+        await self._register_queues(by_queue)
+        if len(by_queue) == 1:
+            ((queue, items),) = by_queue.items()
+            return {queue: await self._enqueue_queue(queue, items)}
+        queues = list(by_queue)
+        got = await asyncio.gather(*(self._enqueue_queue(q, by_queue[q]) for q in queues))
+        return dict(zip(queues, got, strict=True))
+
+    def _prepare(self, c: Call[Any], now_ms: int) -> tuple[Job[Any], NewJob]:
+        task, o = c.task, c.job_options
+        if task.app is not self._owner:
+            raise EnqueueError(f"task {task.name!r} belongs to another RqStream application")
+        task.check_arguments(c.args, c.kwargs)
+        queue = o.queue or task.settings.queue
+        job_id = o.job_id or os.urandom(16).hex()  # as unique as uuid4, a quarter of its cost
+        payload = encode_job(
+            job_id,
+            task.name,
+            c.args,
+            c.kwargs,
+            now_ms,
+            o.result_ttl_s,
+            self._ctx.settings.max_payload_bytes,
+        )
+        delay_ms = int(o.delay_s * 1000) if o.delay_s else 0
+        at_ms = int(o.at.timestamp() * 1000) if o.at is not None else 0
+        ukey = (
+            unique_key(self._ctx.keys, task, queue, c.args, c.kwargs)
+            if task.settings.unique
+            else ""
+        )
+        new = NewJob(job_id, task.name, payload, delay_ms, at_ms, ukey, task.settings.unique_ttl_s)
+        return Job(self._ctx, job_id, queue), new
+
+    def _backend(self, queue: str) -> Backend:
+        backend = self._backends.get(queue)
+        if backend is None:
+            backend = self._backends[queue] = self._ctx.backend(queue)
+        return backend
+
+    async def _enqueue_queue(self, queue: str, items: Sequence[NewJob]) -> list[bool | str]:
+        """Chunks keep each script short; sent together they pipeline on the one lean connection,
+        which keeps their order (and so the queue's FIFO order)."""
+        backend = self._backend(queue)
+        chunks = [items[i : i + _ENQUEUE_CHUNK] for i in range(0, len(items), _ENQUEUE_CHUNK)]
+        if len(chunks) == 1:
+            return list(await backend.enqueue(chunks[0]))
+        replies = await asyncio.gather(*(backend.enqueue(chunk) for chunk in chunks))
+        return [reply for chunk_replies in replies for reply in chunk_replies]
+
+    async def _register_queues(self, queues: Iterable[str]) -> None:
+        known = self._ctx.known_queues
+        new = [q for q in queues if q not in known]
+        if new:
+            await self._ctx.redis.sadd(self._ctx.keys.queues, *new)
+            for q in new:
+                await self._backend(q).prepare()
+            known.update(new)
