@@ -16,7 +16,7 @@
 -- @include own_list
 -- @include finish
 -- @include check
--- @include settle
+-- @include dead_letter
 local ttl = need(ARGV[10], 0, MAX_SECONDS, 'result_ttl_s')
 return dead_letter_job(KEYS[1], nil, ARGV[5], KEYS[2], KEYS[3] .. ARGV[3], KEYS[4], ARGV[1],
   ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ttl, KEYS[5])

@@ -10,7 +10,8 @@
 -- @include now
 -- @include own_list
 -- @include uncount
--- @include settle
+-- @include mine
+-- @include hand_back
 local n = 0
 for i = #ARGV - 2, 1, -3 do
   local id, attempt, env = ARGV[i], ARGV[i + 1], ARGV[i + 2]

@@ -12,7 +12,8 @@
 -- @include own_list
 -- @include finish
 -- @include check
--- @include settle
+-- @include mine
+-- @include retry
 local delay = need(ARGV[3], 0, MAX_SECONDS * 1000, 'delay_ms')
 return retry_job(KEYS[1], nil, ARGV[4], KEYS[2], KEYS[3], KEYS[4] .. ARGV[1], ARGV[1], ARGV[2],
   delay, ARGV[4], ARGV[5], KEYS[5])

@@ -14,7 +14,8 @@
 -- @include own_stream
 -- @include check
 -- @include uncount
--- @include settle
+-- @include mine
+-- @include defer
 local delay = need(ARGV[5], -MAX_SECONDS * 1000, MAX_SECONDS * 1000, 'delay_ms')
 return defer_job(KEYS[1], ARGV[1], ARGV[2], KEYS[2], KEYS[3] .. ARGV[3], ARGV[3], ARGV[4], delay,
   ARGV[6])

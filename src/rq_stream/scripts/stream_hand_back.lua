@@ -8,7 +8,8 @@
 -- @include now
 -- @include own_stream
 -- @include uncount
--- @include settle
+-- @include mine
+-- @include hand_back
 local n = 0
 for i = 2, #ARGV, 4 do
   local eid, id, attempt, env = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]

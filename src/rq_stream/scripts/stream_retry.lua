@@ -12,7 +12,8 @@
 -- @include own_stream
 -- @include finish
 -- @include check
--- @include settle
+-- @include mine
+-- @include retry
 local delay = need(ARGV[5], 0, MAX_SECONDS * 1000, 'delay_ms')
 return retry_job(KEYS[1], ARGV[1], ARGV[2], KEYS[1], KEYS[2], KEYS[3] .. ARGV[3], ARGV[3],
   ARGV[4], delay, ARGV[6], ARGV[7], KEYS[4])

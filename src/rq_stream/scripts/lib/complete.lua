@@ -1,0 +1,28 @@
+-- Settling a job (see lib/mine for the ownership rule): a batch of completions.
+-- complete_batch(owner, group, jobs, stats, chan, first, step, at): store the results of a
+-- batch of finished jobs, ARGV groups of `step` from `first`; at(i) gives the group's ref,
+-- job_id, attempt, result_ttl_s, result. Returns {finished, positions...}: the 0-based
+-- position of each job whose result_ttl_s is not an integer from 0 to MAX_SECONDS, left
+-- untouched (the worker dead-letters it). Needs lib/finish and lib/check.
+local function complete_batch(owner, group, jobs, stats, chan, first, step, at)
+  local now = now_ms()
+  local out = {0}
+  local done = 0
+  for i = first, #ARGV, step do
+    local ref, id, attempt, raw_ttl, res = at(i)
+    local ttl = whole(raw_ttl, 0, MAX_SECONDS)
+    if ttl == nil then
+      out[#out + 1] = (i - first) / step
+    else
+      local jk = jobs .. id
+      local h = redis.call('HMGET', jk, 'a', 'u', 'wt')
+      if h[1] == attempt and release(owner, group, ref) then
+        succeed(jk, id, h, res, ttl, now, chan)
+        done = done + 1
+      end
+    end
+  end
+  count(stats, 'completed', done, now)
+  out[1] = done
+  return out
+end
