@@ -5,12 +5,10 @@ dead letter, or hand-back when the worker stops)."""
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import functools
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -24,30 +22,10 @@ from rq_stream.worker import processes
 from rq_stream.worker.admission import RateGate
 from rq_stream.worker.channel import Channel, Outbox
 from rq_stream.worker.host import WorkerApp
+from rq_stream.worker.job_context import JobContext, _current
 from rq_stream.worker.policy import ArgumentError, ResultNotSerializable, TaskTimeout, decide
 from rq_stream.worker.resilience import Outage
 from rq_stream.worker.stats import WorkerStats
-
-
-@dataclass(frozen=True, slots=True)
-class JobContext:
-    """What a running task can learn about its job: ``rq_stream.current_job()``."""
-
-    job_id: str
-    task: str
-    queue: str
-    attempt: int
-    worker: str
-
-
-_current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
-    "rq_stream_job", default=None
-)
-
-
-def current_job() -> JobContext | None:
-    """The job being run by this task (None outside a worker)."""
-    return _current.get()
 
 
 def _ms_since(t0: float) -> float:
@@ -296,4 +274,4 @@ class Executor:
         self._release(d)
 
 
-__all__ = ["Executor", "JobContext", "TaskTimeout", "current_job"]
+__all__ = ["Executor", "TaskTimeout"]
