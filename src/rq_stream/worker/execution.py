@@ -48,7 +48,7 @@ class _LeaseLost(Exception):
 
 Release = Callable[[Delivery], None]
 """A job left this worker (finished, retried, dead-lettered or handed back)."""
-Call = Callable[[Task[Any, Any], Delivery], Awaitable[Any]]
+RunStep = Callable[[Task[Any, Any], Delivery], Awaitable[Any]]
 """The "run" step of the pipeline: a job's return value (or its exception). Middleware and
 dependency injection wrap ``Executor.call``: ``executor.call = wrapped(executor.call)``."""
 
@@ -90,7 +90,7 @@ class Executor:
         self._wake_delayed = wake_delayed
         self.running = 0
         """Jobs an executor is running right now."""
-        self.call: Call = self._invoke
+        self.call: RunStep = self._invoke
         self._limiter = anyio.CapacityLimiter(min(concurrency, 200))
         self._processes = anyio.CapacityLimiter(min(concurrency, os.cpu_count() or 2))
         self._refs: dict[str, processes.TaskRef] = {}
