@@ -128,7 +128,8 @@ async def test_queues_spread_over_nodes_and_everything_runs(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(worker.run)
                 got = {j: await j.result(timeout_s=10) for j in expected}
-                snapshot = await admin_module.gather(app.context, app.task_queues())  # while the worker is alive
+                # while the worker is alive
+                snapshot = await admin_module.gather(app.context, app.task_queues())
                 worker.request_stop()
         assert got == expected
         assert {q.name for q in snapshot.queues} >= set(QUEUES)

@@ -30,12 +30,10 @@ from rq_stream.errors import ConfigurationError, RqStreamError
 from rq_stream.patterns.unique import call_by_name
 
 if TYPE_CHECKING:
-    from rq_stream.backends.base import Delivery
     from rq_stream.client.task import Task
     from rq_stream.context import Context
     from rq_stream.keys import AppKeys
     from rq_stream.scripts import Scripts
-    from rq_stream.worker.runtime import Worker
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(ms|s|m|h|d)\s*$")
@@ -139,42 +137,4 @@ def task_key(keys: AppKeys, task: Task[Any, Any], args: Any, kwargs: Any) -> str
     return keys.queue(task.settings.queue).rate(name)
 
 
-async def admit(worker: Worker, task: Task[Any, Any], d: Delivery) -> bool:
-    """The worker's gate right before a rate-limited job runs.
-
-    True: a slot was taken, run the job. False: the limit is reached; the job was moved to its
-    queue's delayed set until a slot frees (the attempt is not counted) and released.
-    """
-    from rq_stream.worker.resilience import Outage
-
-    rate_limit = task.settings.rate_limit
-    assert rate_limit is not None and d.envelope is not None
-    rate = parse_rate(rate_limit)
-    try:
-        key = task_key(worker.app.keys, task, d.envelope.args, d.envelope.kwargs)
-    except Exception as exc:  # a broken rate_key must not stop the queue: use the task's limit
-        worker.log.error("rate_key failed; using the task-wide limit", task=task.name,
-                         job_id=d.job_id, error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-        key = worker.app.keys.queue(task.settings.queue).rate(task.name)
-    outage = Outage("checking a rate limit", queue=d.queue)
-    while True:
-        try:
-            wait_ms = await take(worker.app.scripts, key, rate)
-            if wait_ms == 0:
-                outage.recovered()
-                return True
-            # Spread the waiters of one freed slot over one emission interval.
-            wait_ms += int(random.uniform(0, rate.period_ms / rate.limit))
-            owned = await worker.backends[d.queue].defer(d, wait_ms)
-            break
-        except outage.errors as exc:
-            await outage.failed(exc)
-    outage.recovered()
-    worker.log.debug("job deferred by its rate limit", job_id=d.job_id, task=task.name,
-                     queue=d.queue, defer_ms=wait_ms, owned=owned)  # fmt: skip
-    worker.release(d)
-    worker.wake_delayed(d.queue)
-    return False
-
-
-__all__ = ["Decision", "Rate", "RateLimited", "RateLimiter", "admit", "parse_rate", "take"]
+__all__ = ["Decision", "Rate", "RateLimited", "RateLimiter", "parse_rate", "take"]

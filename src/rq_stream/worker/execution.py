@@ -5,87 +5,113 @@ dead letter, or hand-back when the worker stops)."""
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import functools
 import os
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import anyio
 from anyio.lowlevel import checkpoint
 
 from rq_stream import codec, logs
-from rq_stream.backends.base import Completion, Delivery
+from rq_stream.backends.base import Backend, Completion, Delivery
 from rq_stream.client.task import Task
 from rq_stream.errors import Retry, SerializationError
-from rq_stream.patterns import ratelimit
 from rq_stream.worker import processes
+from rq_stream.worker.admission import RateGate
 from rq_stream.worker.channel import Channel, Outbox
+from rq_stream.worker.host import WorkerApp
+from rq_stream.worker.job_context import JobContext, _current
 from rq_stream.worker.policy import ArgumentError, ResultNotSerializable, TaskTimeout, decide
 from rq_stream.worker.resilience import Outage
-
-if TYPE_CHECKING:
-    from rq_stream.worker.runtime import Worker
-
-
-@dataclass(frozen=True, slots=True)
-class JobContext:
-    """What a running task can learn about its job: ``rq_stream.current_job()``."""
-
-    job_id: str
-    task: str
-    queue: str
-    attempt: int
-    worker: str
-
-
-_current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
-    "rq_stream_job", default=None
-)
-
-
-def current_job() -> JobContext | None:
-    """The job being run by this task (None outside a worker)."""
-    return _current.get()
+from rq_stream.worker.stats import WorkerStats
 
 
 def _ms_since(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 3)
 
 
+def _check_arguments(task: Task[Any, Any], args: Any, kwargs: Any) -> None:
+    """Raise ArgumentError if the arguments cannot be bound to the task's signature."""
+    try:
+        task.signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise ArgumentError(
+            f"arguments do not fit task {task.name!r}{task.signature}: {exc}"
+        ) from None
+
+
 class _LeaseLost(Exception):
     """A process=True call was stopped because this worker no longer owns its job."""
 
 
+Release = Callable[[Delivery], None]
+"""A job left this worker (finished, retried, dead-lettered or handed back)."""
+RunStep = Callable[[Task[Any, Any], Delivery], Awaitable[Any]]
+"""The "run" step of the pipeline: a job's return value (or its exception). Middleware and
+dependency injection wrap ``Executor.call``: ``executor.call = wrapped(executor.call)``."""
+
+
 class Executor:
-    def __init__(self, worker: Worker) -> None:
-        self.w = worker
-        self._limiter = anyio.CapacityLimiter(min(worker.concurrency, 200))
-        self._processes = anyio.CapacityLimiter(min(worker.concurrency, os.cpu_count() or 2))
+    """Runs each job through its steps: look up the task, rate-limit admission, job context,
+    ``call`` (check the arguments, run with the timeout), encode the result, and on failure
+    decide retry or dead letter.
+
+    Its collaborators are explicit: ``backends`` (by queue) for the failure outcomes, ``stats``
+    to count them, ``release`` when a job leaves the worker, ``ran`` when a slot frees,
+    ``wake_delayed`` after a retry is scheduled; ``stopping`` set when the worker stops."""
+
+    def __init__(
+        self,
+        app: WorkerApp,
+        backends: Mapping[str, Backend],
+        stats: WorkerStats,
+        gate: RateGate,
+        *,
+        name: str,
+        log: Any,
+        concurrency: int,
+        stopping: anyio.Event,
+        release: Release,
+        ran: Callable[[float], None],
+        wake_delayed: Callable[[str], None],
+    ) -> None:
+        self._app = app
+        self._tasks = app.tasks
+        self._backends = backends
+        self._stats = stats
+        self._gate = gate
+        self._name = name
+        self.log = log
+        self._stopping = stopping
+        self._release = release
+        self._ran = ran
+        self._wake_delayed = wake_delayed
+        self.running = 0
+        """Jobs an executor is running right now."""
+        self.call: RunStep = self._invoke
+        self._limiter = anyio.CapacityLimiter(min(concurrency, 200))
+        self._processes = anyio.CapacityLimiter(min(concurrency, os.cpu_count() or 2))
         self._refs: dict[str, processes.TaskRef] = {}
         self._children: dict[tuple[str, int], anyio.CancelScope] = {}
         """The running subprocess calls, by (job_id, attempt): killed when the lease is lost."""
         self._trace = False
         """Emit the per-job DEBUG events ("job started", "job succeeded"): decided once at
         start-up from the logger's level, so that at INFO no logger is called per job."""
-        # The worker binds its logger after creating its executor: an embedded worker whose
-        # application configured no logging gets INFO and above, not structlog's every level.
-        logs.default_to_info()
 
     async def loop(self, jobs: Channel[Delivery], done: Outbox[Completion]) -> None:
         """Run jobs until the channel closes. Cancelled (grace over, forced exit) mid-job, the
         job is handed back before the cancellation goes on."""
-        self._trace = logs.debug_enabled(self.w.log)
+        self._trace = logs.debug_enabled(self.log)
         ran = 0
-        w = self.w
+        stopping, done_with = self._stopping, self._ran
         clock = time.perf_counter
         while (d := await jobs.get()) is not None:
-            w.running += 1
+            self.running += 1
             t0 = clock()
             try:
-                if w.stopping:
+                if stopping.is_set():
                     await self.hand_back(d)
                     continue
                 await self.run_one(d, done, t0)
@@ -93,8 +119,8 @@ class Executor:
                 await self.hand_back(d)
                 raise
             finally:
-                w.running -= 1
-                w.ran(clock() - t0)
+                self.running -= 1
+                done_with(clock() - t0)
             ran += 1
             if ran % 32 == 0:  # jobs that never await must not starve the fetcher and completer
                 await checkpoint()
@@ -102,23 +128,23 @@ class Executor:
     async def run_one(self, d: Delivery, done: Outbox[Completion], t0: float | None = None) -> None:
         """Run one job to its outcome; ``t0`` (perf_counter) is when its executor took it."""
         assert d.envelope is not None
-        task = self.w.app.tasks[d.envelope.task]
-        # Rate-limit gate (rq_stream.ratelimit): over the limit, the job is deferred, not run.
-        if task.settings.rate_limit is not None and not await ratelimit.admit(self.w, task, d):
+        task = self._tasks[d.envelope.task]  # decoded and looked up by the intake: it is there
+        # Rate-limit gate: over the limit, the job is deferred, not run.
+        if task.settings.rate_limit is not None and not await self._gate.admit(task, d):
             return
-        token = _current.set(JobContext(d.job_id, task.name, d.queue, d.attempt, self.w.name))
+        token = _current.set(JobContext(d.job_id, task.name, d.queue, d.attempt, self._name))
         if self._trace:
             self._log(task, d).debug("job started")
         if t0 is None:
             t0 = time.perf_counter()
         try:
-            value = await self._invoke(task, d)
-            done.put(Completion(d, codec.dumps(value)))
+            value = await self.call(task, d)
+            done.put(Completion(d, codec.dumps(value)))  # encode; the completer acks in batches
             if self._trace:
                 self._log(task, d).debug("job succeeded", duration_ms=_ms_since(t0))
             return
         except _LeaseLost:
-            self.w.release(d)  # not ours any more: nothing to write, the new owner runs it
+            self._release(d)  # not ours any more: nothing to write, the new owner runs it
             return
         except SerializationError as exc:
             failure: Exception = ResultNotSerializable(f"the return value of {task.name!r}: {exc}")
@@ -129,18 +155,14 @@ class Executor:
         await self._failed(task, d, failure, _ms_since(t0))
 
     def _log(self, task: Task[Any, Any], d: Delivery) -> Any:
-        return self.w.log.bind(job_id=d.job_id, task=task.name, queue=d.queue, attempt=d.attempt)
+        return self.log.bind(job_id=d.job_id, task=task.name, queue=d.queue, attempt=d.attempt)
 
     async def _invoke(self, task: Task[Any, Any], d: Delivery) -> Any:
+        """The default ``call``: check the arguments, run the task within its timeout."""
         env = d.envelope
         assert env is not None
         if not task.fits(env.args, env.kwargs):
-            try:
-                task.signature.bind(*env.args, **env.kwargs)
-            except TypeError as exc:
-                raise ArgumentError(
-                    f"arguments do not fit task {task.name!r}{task.signature}: {exc}"
-                ) from None
+            _check_arguments(task, env.args, env.kwargs)
         timeout_s = task.settings.timeout_s
         if timeout_s is None:
             return await self._call(task, env.args, env.kwargs)
@@ -180,14 +202,14 @@ class Executor:
     ) -> None:
         decision = decide(task.settings, d.attempt, exc)
         log = self._log(task, d).bind(duration_ms=duration_ms)
-        backend = self.w.backends[d.queue]
+        backend = self._backends[d.queue]
         outage = Outage("recording a failure", queue=d.queue)
         while True:
             try:
                 if decision.retry:
                     owned = await backend.retry(d, decision.delay_ms, decision.failure)
                 else:
-                    owned = await backend.dead_letter(d, decision.failure, self.w.name)
+                    owned = await backend.dead_letter(d, decision.failure, self._name)
                 break
             except outage.errors as err:
                 await outage.failed(err)
@@ -197,21 +219,21 @@ class Executor:
             log.warning("job failed but was no longer owned by this worker", error=error)
             await self.lease_lost(d.queue, [d])
         elif decision.retry:
-            self.w.stats.retried += 1
-            self.w.wake_delayed(d.queue)
+            self._stats.retried += 1
+            self._wake_delayed(d.queue)
             if isinstance(exc, Retry):
                 log.info("job asked to be retried", reason=str(exc), retry_in_ms=decision.delay_ms)
             else:
                 log.warning("job failed; will retry", error=error, retry_in_ms=decision.delay_ms)
         else:
-            self.w.stats.failed += 1
+            self._stats.failed += 1
             event = (
                 "job asked to be retried but has no attempts left; moved to the dead-letter stream"
                 if isinstance(exc, Retry)
                 else "job failed for good; moved to the dead-letter stream"
             )
             log.error(event, error=error, exception=decision.failure.traceback)
-        self.w.release(d)
+        self._release(d)
 
     async def lease_lost(self, queue: str, stale: list[Delivery]) -> None:
         """Running jobs whose lease expired while this worker still ran them (it stalled: a
@@ -224,32 +246,32 @@ class Executor:
             scope = self._children.get((d.job_id, d.attempt))
             if scope is not None:
                 scope.cancel()
-                self.w.log.warning(
+                self.log.warning(
                     "killed the subprocess of a job whose lease was lost",
                     job_id=d.job_id,
                     queue=queue,
                     attempt=d.attempt,
                 )
-        prefix = self.w.app.keys.queue(queue).job_prefix
+        prefix = self._app.keys.queue(queue).job_prefix
         with contextlib.suppress(*Outage.errors):
             args = [x for d in stale for x in (d.job_id, d.attempt)]
-            await self.w.app.scripts.run("job_lost", (prefix,), args)
+            await self._app.scripts.run("job_lost", (prefix,), args)
 
     async def hand_back(self, d: Delivery) -> None:
         """Return an unfinished job to its queue at once (never acked as done)."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(5):
             try:
-                await self.w.backends[d.queue].hand_back([d])
-                self.w.stats.handed_back += 1
-                self.w.log.info("job handed back to the queue", job_id=d.job_id, queue=d.queue)
+                await self._backends[d.queue].hand_back([d])
+                self._stats.handed_back += 1
+                self.log.info("job handed back to the queue", job_id=d.job_id, queue=d.queue)
             except Outage.errors as exc:
-                self.w.log.warning(
+                self.log.warning(
                     "could not hand the job back; it will be reclaimed after the lease",
                     job_id=d.job_id,
                     queue=d.queue,
                     error=str(exc),
                 )
-        self.w.release(d)
+        self._release(d)
 
 
-__all__ = ["Executor", "JobContext", "TaskTimeout", "current_job"]
+__all__ = ["Executor", "TaskTimeout"]

@@ -38,7 +38,7 @@ import anyio.to_process
 from rq_stream.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from rq_stream.worker.execution import JobContext
+    from rq_stream.worker.job_context import JobContext
 
 
 class ProcessDied(Exception):
@@ -145,7 +145,7 @@ def _resolve(ref: TaskRef) -> Callable[..., Any]:
 
 
 def _run_in_child(ref: TaskRef, ctx: JobContext, args: Any, kwargs: Any) -> Any:
-    from rq_stream.worker.execution import _current
+    from rq_stream.worker.job_context import _current
 
     _setup_child()
     fn = _resolve(ref)

@@ -1,0 +1,52 @@
+"""What the worker needs of the application it runs jobs for: ``RqStream`` satisfies it
+structurally, so the runtime never imports the client side."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+
+from rq_stream.backends.base import Backend
+from rq_stream.client.task import Task
+from rq_stream.connect.connection import ConnectionSettings
+from rq_stream.connect.notify import Channels
+from rq_stream.keys import AppKeys
+from rq_stream.scripts import Scripts
+
+
+class WorkerApp(Protocol):
+    """The registry, connections and settings a :class:`~rq_stream.worker.Worker` uses."""
+
+    @property
+    def tasks(self) -> Mapping[str, Task[Any, Any]]:
+        """Registered tasks by name."""
+
+    @property
+    def keys(self) -> AppKeys: ...
+
+    @property
+    def lease_s(self) -> float:
+        """The default lease (a task's own ``lease_s`` may shorten it)."""
+
+    @property
+    def connection_settings(self) -> ConnectionSettings: ...
+
+    @property
+    def redis(self) -> Redis: ...
+
+    @property
+    def scripts(self) -> Scripts: ...
+
+    @property
+    def channels(self) -> Channels: ...
+
+    async def connect(self) -> None:
+        """Check that Redis answers."""
+
+    def backend(self, queue: str, consumer: str = "producer") -> Backend:
+        """A backend object for ``queue``, acting as ``consumer``."""
+
+
+__all__ = ["WorkerApp"]

@@ -1,0 +1,155 @@
+"""The worker's upkeep beside its executors: lease renewal, the heartbeat (``info`` row,
+backend liveness, shared job pace) and, per queue, the delayed mover woken by producers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+import anyio
+
+from rq_stream import codec
+from rq_stream.connect.notify import Inbox
+from rq_stream.worker.resilience import Outage
+from rq_stream.worker.state import WorkerState
+
+INFO_EVERY_S = 1.0
+"""The worker's ``rq-stream info`` row is rewritten this often (two allow-oom scripts)."""
+
+
+class Upkeep(WorkerState):
+    async def _size_cold_prefetch(self) -> None:
+        """Before any job has run here: prefetch only what no other live worker would get,
+        i.e. this worker's share of the current backlog beyond its executors."""
+        if self.prefetch is not None or self._job_s:
+            return
+        try:
+            backlog = 0
+            for backend in self.backends.values():
+                backlog += (await backend.counts()).backlog
+            seen_after = int(time.time() * 1000) - int(self.heartbeat_s * 3000)
+            others = await self.presence.seen_since(seen_after)
+        except Outage.errors:
+            return
+        share = backlog // (others + 1)
+        self._cold_prefetch = max(0, min(self.concurrency, share - self.concurrency))
+
+    async def _recall_pace(self, queue: str) -> None:
+        """Start from the run time other workers saw on ``queue`` (the longest of this
+        worker's queues), so the prefetch fits from the first job."""
+        us = await self.app.redis.hget(self.app.keys.queue(queue).stats, "job_us")
+        if us is not None and us.isdigit():
+            self._job_s = max(self._job_s, int(us) / 1e6)
+
+    async def _record_pace(self) -> None:
+        if self._job_s and self.prefetch is None:
+            us = [max(1, int(self._job_s * 1e6))]
+            for q in self.queues:
+                await self.app.scripts.run("queue_pace", (self.app.keys.queue(q).stats,), us,
+                                           retries=0)  # fmt: skip
+
+    async def _delayed_loop(self, queue: str) -> None:
+        """Move due delayed jobs (and retries) to the backlog, sleeping until the next is due
+        (at most ``delayed_max_sleep_s``). A producer that schedules a job sooner than any
+        other publishes on the queue's wake channel; this worker's own retries wake it too."""
+        outage = Outage("listening for delayed jobs", queue=queue)
+        channel = self.app.keys.queue(queue).wake_channel
+        while True:
+            try:
+                async with self.app.channels.listen(channel) as wake:
+                    outage.recovered()
+                    self._wakes[queue] = wake
+                    await self._move_due(queue, wake)
+            except outage.errors as exc:
+                await outage.failed(exc)
+
+    async def _move_due(self, queue: str, wake: Inbox) -> None:
+        backend = self.backends[queue]
+        outage = Outage("moving due delayed jobs", queue=queue)
+        while True:
+            try:
+                wait_ms = await backend.move_due(500)
+                outage.recovered()
+            except outage.errors as exc:
+                await outage.failed(exc)
+                continue
+            if wait_ms != 0:
+                sleep_s = self.delayed_max_sleep_s if wait_ms < 0 else wait_ms / 1000
+                await wake.next(min(sleep_s, self.delayed_max_sleep_s))
+
+    async def _renew(self) -> None:
+        interval = min(self.leases_ms.values()) / 3000
+        outage = Outage("renewing leases")
+        while True:
+            await anyio.sleep(interval)
+            for q, held in self.held.items():
+                if not held:
+                    continue
+                try:
+                    lost = await self.backends[q].renew(list(held.values()))
+                    outage.recovered()
+                except outage.errors as exc:
+                    await outage.failed(exc)
+                    continue
+                # A job not started yet (waiting to run alone) has no attempt of its own to lose.
+                stale = [d for t in lost if (d := held.get(t)) is not None and d.started]
+                for d in stale:
+                    self.log.warning(
+                        "lost the lease of a running job (another worker reclaimed it after "
+                        "this one stalled); its outcome here will not be acked",
+                        queue=q,
+                        job_id=d.job_id,
+                    )
+                if stale:
+                    await self._executor.lease_lost(q, stale)
+
+    async def _heartbeat(self) -> None:
+        """Keep this worker's ``info`` row fresh (two allow-oom scripts every
+        ``INFO_EVERY_S`` at most) and beat the backends every ``heartbeat_s`` (their liveness
+        TTL stays ``3 x heartbeat_s``, so fresher rows do not make a stalled worker look dead
+        sooner)."""
+        ttl_ms = int(self.heartbeat_s * 3000)
+        every_s = min(self.heartbeat_s, INFO_EVERY_S)
+        outage = Outage("heartbeat")
+        next_beat = 0.0
+        while True:
+            info = self._info()
+            try:
+                now_ms = int(time.time() * 1000)
+                # Scripts flagged allow-oom: a worker draining a full Redis keeps beating. Not
+                # resent by the script runner: this loop backs off and logs an outage itself.
+                await self.presence.beat(self.name, codec.dumps(info), ttl_ms, now_ms)
+                if time.monotonic() >= next_beat:
+                    for backend in self.backends.values():
+                        await backend.heartbeat(ttl_ms)
+                    next_beat = time.monotonic() + self.heartbeat_s
+                await self._record_pace()
+                outage.recovered()
+            except outage.errors as exc:
+                await outage.failed(exc)
+                continue
+            await anyio.sleep(every_s)
+
+    def _info(self) -> dict[str, Any]:
+        """This worker's ``rq-stream info`` row."""
+        held = self.in_flight
+        running = min(self.running, held)
+        return {
+            "name": self.name,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "queues": self.queues,
+            "concurrency": self.concurrency,
+            "started_at": self.stats.started_at,
+            "completed": self.stats.completed,
+            "failed": self.stats.failed,
+            "in_flight": held,  # everything held: running + prefetched
+            "running": running,
+            "prefetched": held - running,
+            "written_at": time.time(),
+        }
+
+
+__all__ = ["INFO_EVERY_S", "Upkeep"]
