@@ -75,16 +75,20 @@ class Task(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         return self.fn(*args, **kwargs)
 
-    def check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Raise :class:`EnqueueError` if the arguments do not fit the function."""
+    def check_arguments(
+        self,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        error: type[Exception] = EnqueueError,
+    ) -> None:
+        """Raise ``error`` (:class:`EnqueueError` at enqueue) if the arguments do not fit the
+        function."""
         if self.fits(args, kwargs):
             return
         try:
             self.signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise EnqueueError(
-                f"arguments do not fit task {self.name!r}{self.signature}: {exc}"
-            ) from None
+            raise error(f"arguments do not fit task {self.name!r}{self.signature}: {exc}") from None
 
     def call(self, *args: P.args, **kwargs: P.kwargs) -> Call[R]:
         """A job description for ``app.enqueue_many([...])``."""

@@ -32,16 +32,6 @@ def _ms_since(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 3)
 
 
-def _check_arguments(task: Task[Any, Any], args: Any, kwargs: Any) -> None:
-    """Raise ArgumentError if the arguments cannot be bound to the task's signature."""
-    try:
-        task.signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise ArgumentError(
-            f"arguments do not fit task {task.name!r}{task.signature}: {exc}"
-        ) from None
-
-
 class _LeaseLost(Exception):
     """A process=True call was stopped because this worker no longer owns its job."""
 
@@ -161,8 +151,7 @@ class Executor:
         """The default ``call``: check the arguments, run the task within its timeout."""
         env = d.envelope
         assert env is not None
-        if not task.fits(env.args, env.kwargs):
-            _check_arguments(task, env.args, env.kwargs)
+        task.check_arguments(env.args, env.kwargs, ArgumentError)
         timeout_s = task.settings.timeout_s
         if timeout_s is None:
             return await self._call(task, env.args, env.kwargs)
