@@ -176,9 +176,12 @@ def test_the_regex_call_holds_the_gil() -> None:
 
 def gil_steps(seconds: float) -> int:
     """The n for which hold_gil_once(n) takes about ``seconds`` here (it doubles with n)."""
-    start = time.monotonic()
-    processes_app.hold_gil_once(20)
-    once = max(time.monotonic() - start, 1e-3)
+    timings = []
+    for _ in range(3):  # the least disturbed of three: a busy machine must not shorten the hold
+        start = time.monotonic()
+        processes_app.hold_gil_once(20)
+        timings.append(time.monotonic() - start)
+    once = max(min(timings), 1e-3)
     return 20 + max(1, math.ceil(math.log2(seconds / once)))
 
 
