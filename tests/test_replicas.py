@@ -8,10 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from rq_stream import RqStream, Worker
 from rq_stream.client.job import JobStatus
+from rq_stream.connect.lean import LeanClient
 from rq_stream.errors import ReplicationTimeout
+from rq_stream.scripts import RedisRunner, Scripts
 from rq_stream.testing import RedisServer
 
 
@@ -77,3 +80,26 @@ async def test_without_the_replica_enqueue_raises_replication_timeout(
             "to be sure; it is idempotent)"
         )
         assert await app.job("j1").status() is JobStatus.QUEUED  # the master has it
+
+
+@pytest.mark.parametrize("runner", ["lean", "redis-py"])
+async def test_a_write_on_a_demoted_master_raises_replication_timeout(
+    pair: tuple[RedisServer, RedisServer], runner: str
+) -> None:
+    """A failover can demote the master that ran an enqueue before WAIT, which then refuses
+    ("WAIT cannot be used with replica instances"): the producer is told to enqueue again,
+    like any other unacknowledged write, not given a server error. Seen as a flake in the
+    Sentinel failover test; here the script runs on a replica (a read-only one may)."""
+    _, replica = pair
+    client: LeanClient | AsyncRedis = (
+        LeanClient(replica.url) if runner == "lean" else AsyncRedis.from_url(replica.url)
+    )
+    scripts = Scripts(
+        client if isinstance(client, LeanClient) else RedisRunner(client), wait_replicas=1
+    )
+    keys = ["rqs:{q}:pending", "rqs:{q}:delayed", "rqs:{q}:dead"]
+    try:
+        with pytest.raises(ReplicationTimeout, match="became a replica"):
+            await scripts.run("list_counts", keys, [], durable=True)
+    finally:
+        await client.aclose()

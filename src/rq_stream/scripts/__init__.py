@@ -99,6 +99,18 @@ class ScriptRunner(Protocol):
         """The script's reply and how many replicas acknowledged it."""
 
 
+DEMOTED = -1
+"""``evalsha_wait``'s count when the server that ran the script became a replica before WAIT."""
+
+
+def _demoted_acks(exc: rex.ResponseError) -> int:
+    """WAIT refused because the server is a replica now: a failover demoted the master that
+    took the write between the script and WAIT, so the write may be lost with its old data."""
+    if "WAIT cannot be used with replica" in str(exc):
+        return DEMOTED
+    raise exc
+
+
 class LeanRunner:
     """One server: every script pipelined on the lean client's single connection."""
 
@@ -114,7 +126,10 @@ class LeanRunner:
     ) -> tuple[Any, int]:  # fmt: skip
         # One connection: WAIT covers the writes of every script sent on it before.
         reply = await self._client.evalsha(script, keys, args)
-        return reply, int(await self._client.execute(b"WAIT", replicas, timeout_ms))
+        try:
+            return reply, int(await self._client.execute(b"WAIT", replicas, timeout_ms))
+        except rex.ResponseError as exc:
+            return reply, _demoted_acks(exc)
 
 
 class RedisRunner:
@@ -147,6 +162,8 @@ class RedisRunner:
                 continue
             if isinstance(reply, Exception):
                 raise reply
+            if isinstance(acked, rex.ResponseError):
+                return reply, _demoted_acks(acked)
             if isinstance(acked, Exception):
                 raise acked
             return reply, int(acked)
@@ -222,6 +239,12 @@ class Scripts:
     ) -> Any:
         wanted, timeout_ms = self._wait_replicas, self._wait_timeout_ms
         reply, acked = await self._runner.evalsha_wait(lua, keys, args, wanted, timeout_ms)
+        if acked == DEMOTED:
+            raise ReplicationTimeout(
+                "the server that took the write became a replica before any replica "
+                "acknowledged it (a failover is under way): it may be lost (enqueue again with "
+                "the same job_id to be sure; it is idempotent)"
+            )
         if acked < wanted:
             raise ReplicationTimeout(
                 f"the write reached the master but only {acked} of {wanted} replica(s) "
