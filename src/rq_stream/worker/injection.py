@@ -19,7 +19,6 @@ import contextlib
 import inspect
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
 
@@ -29,6 +28,7 @@ from rq_stream.backends.base import Delivery
 from rq_stream.client.task import Task
 from rq_stream.codec import Envelope
 from rq_stream.dependencies import Provider
+from rq_stream.worker.cleanups import Cleanups
 from rq_stream.worker.execution import Executor, RunStep
 from rq_stream.worker.job_context import current_job
 from rq_stream.worker.lifespan import WorkerScope
@@ -100,21 +100,21 @@ class Injector:
         values = job.values
         if provider.fn in values:
             return values[provider.fn]
-        value = values[provider.fn] = await self._make(provider, job, job.stack)
+        value = values[provider.fn] = await self._make(provider, job, job.cleanups)
         return value
 
-    async def _make(self, provider: Provider, job: _JobScope, stack: AsyncExitStack) -> Any:
+    async def _make(self, provider: Provider, job: _JobScope, cleanups: Cleanups) -> Any:
         """Call the provider with its own dependencies; a generator's cleanup goes on
-        ``stack`` (the job's, or the worker's for ``scope="worker"``)."""
+        ``cleanups`` (the job's, or the worker's for ``scope="worker"``)."""
         kwargs = {name: await self._value(sub, job) for name, sub in provider.needs}
         if provider.job_params:
             ctx = current_job()
             kwargs.update(dict.fromkeys(provider.job_params, ctx))
         fn, kind = provider.fn, provider.kind
         if kind == "agen":
-            return await stack.enter_async_context(contextlib.asynccontextmanager(fn)(**kwargs))
+            return await cleanups.enter_async(contextlib.asynccontextmanager(fn)(**kwargs))
         if kind == "gen":
-            return stack.enter_context(contextlib.contextmanager(fn)(**kwargs))
+            return cleanups.enter(contextlib.contextmanager(fn)(**kwargs))
         value = fn(**kwargs)
         if kind == "await" or inspect.isawaitable(value):  # a def returning one: await it too
             value = await value
@@ -124,11 +124,11 @@ class Injector:
 class _JobScope:
     """One job's provider values and cleanups."""
 
-    __slots__ = ("log", "stack", "values")
+    __slots__ = ("cleanups", "log", "values")
 
     def __init__(self, log: Any) -> None:
         self.log = log
-        self.stack = AsyncExitStack()
+        self.cleanups = Cleanups()
         self.values: dict[Callable[..., Any], Any] = {}
 
     async def __aenter__(self) -> _JobScope:
@@ -137,24 +137,35 @@ class _JobScope:
     async def __aexit__(
         self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
+        errors: list[BaseException] = []
         with anyio.move_on_after(CLEANUP_TIMEOUT_S, shield=True) as scope:
-            if exc is None:
-                await self.stack.aclose()  # raises: the job fails
-                return False
-            try:
-                await self.stack.__aexit__(et, exc, tb)  # the generators see the job's error
-            except BaseException as err:
-                if err is not exc:
-                    self.log.error(
-                        "a dependency's cleanup failed after the job failed",
-                        error=f"{type(err).__name__}: {err}",
-                        exception="".join(traceback.format_exception(err)),
-                    )
+            errors = await self.cleanups.close(exc)
         if scope.cancelled_caught:
             self.log.warning(
-                f"the job's dependency cleanups took longer than {CLEANUP_TIMEOUT_S} s; gave up"
+                f"the job's dependency cleanups took longer than {CLEANUP_TIMEOUT_S} s; gave up",
+                **_job_fields(),
             )
-        return False  # never swallow the job's own outcome
+        if exc is None and errors:  # after a success: the first one fails the job
+            first, *errors = errors
+            _log_errors(self.log, errors)
+            raise first
+        _log_errors(self.log, errors)
+        return False  # the job's own error stands
+
+
+def _log_errors(log: Any, errors: list[BaseException]) -> None:
+    for err in errors:
+        log.error(
+            "a dependency's cleanup failed",
+            **_job_fields(),
+            error=f"{type(err).__name__}: {err}",
+            exception="".join(traceback.format_exception(err)),
+        )
+
+
+def _job_fields() -> dict[str, Any]:
+    job = current_job()
+    return {} if job is None else {"job_id": job.job_id, "task": job.task, "queue": job.queue}
 
 
 __all__ = ["CLEANUP_TIMEOUT_S", "Injector", "install"]

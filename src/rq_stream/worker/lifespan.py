@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
@@ -24,6 +24,7 @@ from rq_stream import lifespan
 from rq_stream.dependencies import Provider
 from rq_stream.errors import LifespanFailed
 from rq_stream.lifespan import LifespanFunction
+from rq_stream.worker.cleanups import Cleanups
 from rq_stream.worker.job_context import WorkerInfo
 
 EXIT_TIMEOUT_S = 10.0
@@ -39,7 +40,7 @@ class WorkerScope:
         self._function = lifespan_function
         self._log = log
         self._open: AbstractAsyncContextManager[Any] | None = None
-        self._providers = AsyncExitStack()
+        self._providers = Cleanups()
         self._values: dict[Callable[..., Any], Any] = {}
         self._locks: dict[Callable[..., Any], anyio.Lock] = {}
 
@@ -58,9 +59,7 @@ class WorkerScope:
         self._open, self.state = cm, state
         return state
 
-    async def cached(
-        self, provider: Provider, make: Callable[[AsyncExitStack], Awaitable[Any]]
-    ) -> Any:
+    async def cached(self, provider: Provider, make: Callable[[Cleanups], Awaitable[Any]]) -> Any:
         """The worker's value of ``provider``, made on first use by ``make`` (which enters any
         cleanup into the worker's stack); concurrent first uses wait for one another."""
         key = provider.fn
@@ -75,12 +74,23 @@ class WorkerScope:
     async def close(self) -> None:
         """Clean up the worker-cached providers (last made, first cleaned), then exit the
         lifespan. Idempotent; errors are logged."""
-        await self._step("cleaning up the worker-cached dependencies", self._providers.aclose())
+        await self._step("cleaning up the worker-cached dependencies", self._close_providers())
         self._values.clear()
         cm, self._open = self._open, None
         if cm is not None:
             name = lifespan.describe(self._function)
             await self._step("exiting the worker lifespan", cm.__aexit__(None, None, None), name)
+
+    async def _close_providers(self) -> None:
+        errors = await self._providers.close()
+        for err in errors[1:]:
+            self._log.error(
+                "cleaning up a worker-cached dependency failed",
+                error=f"{type(err).__name__}: {err}",
+                exception="".join(traceback.format_exception(err)),
+            )
+        if errors:
+            raise errors[0]
 
     async def _step(self, what: str, step: Awaitable[object], name: str | None = None) -> None:
         named = {} if name is None else {"lifespan": name}
