@@ -271,3 +271,21 @@ async def enqueue_and_wait(redis_url: str, prefix: str) -> list[list[int]]:
     async with app:
         jobs = [await task.enqueue(i) for i in range(20)]
         return [await job.result(timeout_s=20) for job in jobs]
+
+
+def test_the_lifespan_example_runs(redis_url: str, prefix: str, tmp_path: Path) -> None:
+    from .test_examples import run_module
+
+    db = str(tmp_path / "example.sqlite3")
+    done = run_module("workers.lifespan_example", redis_url, RQ_STREAM_PREFIX=prefix,
+                      LIFESPAN_EXAMPLE_DB=db)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("database opened (queues: default)")
+    assert lines[1].endswith("database closed")
+    assert lines[2:] == [
+        "charge(1, 'coffee') -> 350 cents",
+        "charge(2, 'bagel') -> 200 cents",
+        "charge(3, 'caviar') failed: KeyError: 'caviar'",
+        "charges in the database: [(1, 350), (2, 200)]",  # order 3 was rolled back
+    ]
