@@ -323,3 +323,24 @@ def test_registration_refuses_what_cannot_be_injected(app: RqStream) -> None:
     with pytest.raises(ConfigurationError, match="scope=...\\) is 'job' or 'worker'"):
         Depends(per_job, scope="process")  # type: ignore[call-overload]
     assert not app.tasks
+
+
+def test_positional_arguments_never_land_on_an_injected_parameter(app: RqStream) -> None:
+    @app.task
+    async def between(a: int, db: int = Depends(one), b: int = 0, *, c: int = Depends(one)) -> None:
+        return None
+
+    between.check_arguments((1,), {"b": 2})
+    between.check_arguments((1,), {})
+    with pytest.raises(EnqueueError, match="'db' is injected by the worker"):
+        between.check_arguments((1, 2), {})  # 2 would be db, not b
+    with pytest.raises(EnqueueError, match="'c' is injected by the worker"):
+        between.check_arguments((1,), {"c": 3})
+    assert list(between.injected) == ["db", "c"]
+
+    @app.task
+    async def plain(a: int, b: int = 0) -> None:
+        return None
+
+    assert plain.injected == {}
+    assert plain.fits((1,), {}) and plain.fits((1, 2), {})

@@ -222,6 +222,7 @@ def test_supervisor_does_not_restart_children_whose_lifespan_fails(
     assert s.proc.wait(30) == EXIT_CANNOT_START, s.log
     s._reader.join(5)
     assert s.log.count("worker process started") == 2, s.log  # never restarted
+    assert s.log.count("database unreachable") == 1, s.log  # reported once
     assert s.log.rstrip().splitlines()[-1] == (
         "rq-stream: error: a worker process cannot start: the worker lifespan "
         "tests.apps.lifespan_app.lifespan failed at start: RuntimeError: database unreachable"
