@@ -24,6 +24,7 @@ This module is the description; the worker resolves it (:mod:`rq_stream.worker.i
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -98,6 +99,8 @@ class Provider:
     """Its parameters filled by other providers."""
     job_params: tuple[str, ...]
     """Its parameters annotated ``JobContext``: given the job being run."""
+    open: Callable[..., Any]
+    """``fn`` itself, or for a generator function ``fn`` as a (async) context manager."""
 
     @property
     def name(self) -> str:
@@ -146,7 +149,13 @@ def _plan(dep: Dependency, path: tuple[Callable[..., Any], ...]) -> Provider:
                 f"provider {_name(fn)}: parameter {p.name!r} is positional-only; the worker "
                 "passes provided values by keyword"
             )
-    provider = Provider(fn, dep.scope, _kind(fn), tuple(needs), tuple(job_params))
+    kind = _kind(fn)
+    opened: Callable[..., Any] = fn
+    if kind == "agen":
+        opened = contextlib.asynccontextmanager(fn)
+    elif kind == "gen":
+        opened = contextlib.contextmanager(fn)
+    provider = Provider(fn, dep.scope, kind, tuple(needs), tuple(job_params), opened)
     if provider.scope == "worker":
         _check_worker_scoped(provider)
     return provider

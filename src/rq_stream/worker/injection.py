@@ -15,7 +15,6 @@ failed is a failure); after a failure it is logged and the job's own error stand
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
@@ -110,12 +109,12 @@ class Injector:
         if provider.job_params:
             ctx = current_job()
             kwargs.update(dict.fromkeys(provider.job_params, ctx))
-        fn, kind = provider.fn, provider.kind
+        kind = provider.kind
         if kind == "agen":
-            return await cleanups.enter_async(contextlib.asynccontextmanager(fn)(**kwargs))
+            return await cleanups.enter_async(provider.open(**kwargs))
         if kind == "gen":
-            return cleanups.enter(contextlib.contextmanager(fn)(**kwargs))
-        value = fn(**kwargs)
+            return cleanups.enter(provider.open(**kwargs))
+        value = provider.open(**kwargs)
         if kind == "await" or inspect.isawaitable(value):  # a def returning one: await it too
             value = await value
         return value
