@@ -58,9 +58,9 @@ def _refuse_in_event_loop(what: str) -> None:
     except RuntimeError:
         return
     raise SyncCallInEventLoop(
-        f"{what} would block the event loop running in this thread: in async code use the async "
-        "API "
-        "(`await task.enqueue(...)`, `await app.enqueue_many(...)`, `await job.result(...)`)"
+        f"{what} would block the event loop running in this thread: in async code use the "
+        "async API (`await task.enqueue(...)`, `await app.enqueue_many(...)`, "
+        "`await job.result(...)`)"
     )
 
 
