@@ -32,11 +32,13 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal
+from redis import exceptions as rex
 
 from rq_stream.client.enqueue import Producer
 from rq_stream.client.job import Job
 from rq_stream.client.sync_job import SyncJob
 from rq_stream.client.task import BoundTask, Call, Enqueuer, P, R, Task
+from rq_stream.connect import connection
 from rq_stream.context import Context
 from rq_stream.errors import RqStreamError
 
@@ -135,7 +137,15 @@ class SyncClient:
 
         async def on_loop() -> T:
             ctx, _ = await self._state()
-            return await fn(Job(ctx, job_id, queue))
+            try:
+                return await fn(Job(ctx, job_id, queue))
+            except RqStreamError:  # ResultTimeout is an OSError too
+                raise
+            except (rex.RedisError, OSError) as exc:  # as enqueue does: ConnectionFailed, ...
+                translated = connection.translate(exc, ctx.url)
+                if translated is exc:
+                    raise
+                raise translated from exc
 
         return self._run(on_loop)
 
