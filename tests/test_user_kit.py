@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import anyio
 import pytest
-from workers import example, patterns_example, quickstart
+from workers import example, patterns_example, quickstart, wsgi_example
 
 from rq_stream import Backoff, JobStatus, RqStream, current_job
 from rq_stream.errors import ConfigurationError
@@ -40,6 +40,20 @@ async def flaky() -> int:
 async def example_app(rq_bind: Binder) -> AsyncIterator[RqStream]:
     async with rq_bind(example.app) as bound:
         yield bound
+
+
+# The README's "Testing your tasks" example, as written there.
+@pytest.fixture
+async def tasks_app(rq_bind: Binder) -> AsyncIterator[RqStream]:
+    async with rq_bind(wsgi_example.app) as bound:
+        yield bound
+
+
+async def test_welcome_mail(tasks_app: RqStream) -> None:
+    job = await wsgi_example.send_welcome.enqueue("ada@example.com")
+    report = await run_until_idle(tasks_app, raise_on_failure=True)
+    assert await job.result() == "welcome mail sent to ada@example.com"
+    assert (report.completed, report.failed) == (1, 0)
 
 
 async def test_quickstart(rq_bind: Binder) -> None:
