@@ -19,6 +19,7 @@ from rq_stream.testing.pytest_plugin import Binder
 
 # A user's own module-level app, as in their code.
 app = RqStream("redis://127.0.0.1:1/0", prefix="mine")
+app.queue("listed", backend="lists")
 
 
 @app.task(retries=2)
@@ -123,6 +124,14 @@ async def test_retries_run_at_once_in_the_default_mode(rq_bind: Binder) -> None:
         report = await run_until_idle(bound, raise_on_failure=True)  # no 10-minute backoffs
         assert await job.result() == 3
     assert (report.completed, report.retried, report.failed) == (1, 2, 0)
+
+
+async def test_delays_and_retries_on_a_lists_queue(rq_bind: Binder) -> None:
+    async with rq_bind(app) as bound:
+        job = await flaky.options(queue="listed", delay_s=3600).enqueue()
+        report = await run_until_idle(bound, queues=["listed"])
+        assert await job.result() == 3
+    assert (report.completed, report.retried, report.scheduled) == (1, 2, 0)
 
 
 async def test_retried_and_deferred_examples_complete(rq_bind: Binder) -> None:
