@@ -220,7 +220,7 @@ class SyncClient:
                 name=f"rq_stream-sync-{id(self):x}",
             )  # fmt: skip
             thread.start()
-            ready.wait()
+            ready.wait(30)
             if not started:
                 raise RuntimeError("the rq_stream sync client's event loop did not start")
             self._portal, self._thread, self._pid = started[0], thread, os.getpid()
