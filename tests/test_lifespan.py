@@ -290,3 +290,25 @@ def test_the_lifespan_example_runs(redis_url: str, prefix: str, tmp_path: Path) 
         "charge(3, 'caviar') failed: KeyError: 'caviar'",
         "charges in the database: [(1, 350), (2, 200)]",  # order 3 was rolled back
     ]
+
+
+async def test_run_until_idle_runs_the_lifespan_and_injects(app: RqStream) -> None:
+    from rq_stream.testing import run_until_idle
+
+    events: list[str] = []
+
+    @app.lifespan
+    async def lifespan(worker: WorkerInfo) -> AsyncIterator[str]:
+        events.append("open")
+        yield "state"
+        events.append("close")
+
+    @app.task(result_ttl_s=60)
+    async def echo(x: int, state: str = Depends(worker_state)) -> str:
+        return f"{state}-{x}"
+
+    job = await echo.enqueue(1)
+    report = await run_until_idle(app)
+    assert report.completed == 1
+    assert await job.result(timeout_s=5) == "state-1"
+    assert events == ["open", "close"]

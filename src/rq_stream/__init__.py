@@ -23,6 +23,7 @@ from rq_stream.errors import (
 from rq_stream.options import Backoff
 from rq_stream.patterns.locks import LockNotAcquired
 from rq_stream.patterns.ratelimit import RateLimited
+from rq_stream.sync import SyncClient, SyncJob
 from rq_stream.worker import JobContext, Worker, WorkerInfo, current_job
 
 __all__ = [
@@ -47,6 +48,8 @@ __all__ = [
     "RqStream",
     "RqStreamError",
     "SerializationError",
+    "SyncClient",
+    "SyncJob",
     "Task",
     "TaskFailed",
     "UnknownTask",
