@@ -3,10 +3,12 @@
 from rq_stream.client.app import RqStream
 from rq_stream.client.job import Job, JobInfo, JobStatus
 from rq_stream.client.task import Task
+from rq_stream.dependencies import Depends, worker_state
 from rq_stream.errors import (
     ConnectionFailed,
     EnqueueError,
     JobNotFound,
+    LifespanFailed,
     LockLost,
     PayloadTooLarge,
     RedisOutOfMemory,
@@ -22,17 +24,19 @@ from rq_stream.options import Backoff
 from rq_stream.patterns.locks import LockNotAcquired
 from rq_stream.patterns.ratelimit import RateLimited
 from rq_stream.sync import SyncClient, SyncJob
-from rq_stream.worker import JobContext, Worker, current_job
+from rq_stream.worker import JobContext, Worker, WorkerInfo, current_job
 
 __all__ = [
     "Backoff",
     "ConnectionFailed",
+    "Depends",
     "EnqueueError",
     "Job",
     "JobContext",
     "JobInfo",
     "JobNotFound",
     "JobStatus",
+    "LifespanFailed",
     "LockLost",
     "LockNotAcquired",
     "PayloadTooLarge",
@@ -50,6 +54,8 @@ __all__ = [
     "TaskFailed",
     "UnknownTask",
     "Worker",
+    "WorkerInfo",
     "current_job",
+    "worker_state",
 ]
 __version__ = "0.1.0"

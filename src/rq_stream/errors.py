@@ -13,6 +13,11 @@ class ConfigurationError(RqStreamError):
     """The application or worker was configured in a way that cannot work."""
 
 
+class LifespanFailed(RqStreamError):
+    """The app's lifespan (``@app.lifespan``) raised as a worker started: the worker took no job
+    and stopped (the CLI exits with 78 and the supervisor does not restart it)."""
+
+
 class ConnectionFailed(RqStreamError):
     """Redis could not be reached, or the URL is not a Redis URL."""
 

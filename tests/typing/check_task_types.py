@@ -6,9 +6,13 @@ prove it, because mypy's ``warn_unused_ignores`` fails the check if they stop be
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
 from typing_extensions import assert_type
 
-from rq_stream import Job, RqStream
+from rq_stream import Depends, Job, JobContext, RqStream, WorkerInfo, current_job, worker_state
 from rq_stream.client.task import Call
 
 app = RqStream("redis://127.0.0.1:6379/0", prefix="typing")
@@ -48,3 +52,77 @@ async def check() -> None:
     await add.options(job_id=1).enqueue(1, 2)  # type: ignore[arg-type]
     add.options(timeout=3)  # type: ignore[call-arg]
     add.call(1, 2).options(timeout=3)  # type: ignore[call-arg]
+
+
+# ---------------------------------------------------------------------- lifespan and Depends
+class Db:
+    async def fetch(self, order_id: int) -> str:
+        return str(order_id)
+
+
+@dataclass
+class State:
+    db: Db
+
+
+@app.lifespan
+async def lifespan(worker: WorkerInfo) -> AsyncIterator[State]:
+    yield State(Db())
+
+
+async def get_db(state: State = Depends(worker_state)) -> Db:
+    return state.db
+
+
+async def conn(
+    db: Db = Depends(get_db), job: JobContext | None = Depends(current_job)
+) -> AsyncIterator[Db]:
+    yield db
+
+
+def settings() -> Iterator[dict[str, str]]:
+    yield {}
+
+
+def attempt(job: JobContext) -> int:
+    return job.attempt
+
+
+@app.task
+async def charge(order_id: int, db: Db = Depends(conn), n: int = Depends(attempt)) -> str:
+    return await db.fetch(order_id)
+
+
+@app.task
+def report(day: str, *, conf: dict[str, str] = Depends(settings, scope="worker")) -> int:
+    return len(conf)
+
+
+async def check_injection() -> None:
+    kept: Callable[[WorkerInfo], AsyncIterator[State]] = lifespan  # @app.lifespan keeps its type
+    assert_type(Depends(get_db), Db)  # awaited
+    assert_type(Depends(conn), Db)  # yielded (async)
+    assert_type(Depends(settings), dict[str, str])  # yielded
+    assert_type(Depends(attempt), int)  # returned
+    assert_type(Depends(worker_state), Any)  # typed by the parameter's annotation
+    assert_type(await charge.enqueue(5), Job[str])  # the injected parameters are not asked for
+    assert_type(await report.enqueue("mon"), Job[int])
+    job = current_job()
+    assert job is not None
+    state: State = job.state  # Any: annotate where it is read
+    assert_type(state.db, Db)
+    assert_type(kept, Callable[[WorkerInfo], AsyncIterator[State]])
+
+    await charge.enqueue("5")  # type: ignore[arg-type]
+    await charge.enqueue()  # type: ignore[call-arg]
+
+
+async def wrong_type(db: int = Depends(get_db)) -> None:  # type: ignore[assignment]
+    return None
+
+
+async def not_a_lifespan(worker: WorkerInfo) -> State:
+    return State(Db())
+
+
+app.lifespan(not_a_lifespan)  # type: ignore[type-var]

@@ -12,9 +12,10 @@ import structlog
 
 from rq_stream.cli.common import CannotStart, CliError, load, run_with
 from rq_stream.client.app import RqStream
-from rq_stream.errors import ConfigurationError, ConnectionFailed
+from rq_stream.errors import ConfigurationError, ConnectionFailed, LifespanFailed
 from rq_stream.logs import configure_logging
 from rq_stream.worker import Worker
+from rq_stream.worker.lifespan import failure_unwrapped
 from rq_stream.worker.supervisor import (
     EXIT_CANNOT_START,
     RestartBackoff,
@@ -35,12 +36,19 @@ def worker_command(args: argparse.Namespace) -> int:
             raise
         link.cannot_start(str(exc))
         return EXIT_CANNOT_START
-    if link is not None:
-        link.close()
     if args.processes > 1:
         return _supervise(args, worker.app)
     _stop_on_early_sigterm(worker)
-    anyio.run(_run_worker, worker, link)
+    try:
+        anyio.run(_run_worker, worker, link)
+    except LifespanFailed as exc:  # the worker took no job: restarting it would fail the same
+        if link is None:
+            raise CannotStart(str(exc)) from exc
+        link.cannot_start(str(exc))
+        return EXIT_CANNOT_START
+    finally:
+        if link is not None:  # kept open until now: the lifespan may fail to start
+            link.close()
     return 0
 
 
@@ -80,7 +88,7 @@ async def _run_worker(worker: Worker, link: SupervisorLink | None) -> None:
     if link is None:
         await worker.run()
         return
-    async with anyio.create_task_group() as tg:
+    async with failure_unwrapped(), anyio.create_task_group() as tg:
         tg.start_soon(link.watch, worker.request_stop)
         await worker.run()
         tg.cancel_scope.cancel()

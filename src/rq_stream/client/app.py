@@ -26,6 +26,8 @@ from rq_stream.connect.topology import Topology
 from rq_stream.context import BackendKind, Context, QueueConfig
 from rq_stream.errors import ConfigurationError, UnknownTask
 from rq_stream.keys import AppKeys
+from rq_stream.lifespan import LifespanFunction, LifespanT
+from rq_stream.lifespan import check as check_lifespan
 from rq_stream.options import TaskOptions, TaskSettings, Unpack, task_options
 from rq_stream.patterns.cache import Cached, cached
 from rq_stream.patterns.locks import Lock
@@ -87,6 +89,8 @@ class RqStream:
         self.context = Context(settings)
         """Settings, key names and clients: what job handles, patterns and workers use."""
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self.lifespan_function: LifespanFunction | None = None
+        """What ``@app.lifespan`` registered: every worker process runs it."""
         self._producer = Producer(self.context, self)
         self.sync = SyncClient(self)
         """Blocking enqueues and results for code without an event loop (rq_stream.sync)."""
@@ -212,6 +216,22 @@ class RqStream:
 
             reference(options.name, f)  # raises ConfigurationError if a subprocess can't find it
         return options
+
+    def lifespan(self, fn: LifespanT) -> LifespanT:
+        """Register what every worker process opens before its first job and closes after its
+        last; tasks reach what it yields through ``Depends(worker_state)`` or
+        ``current_job().state`` (see :mod:`rq_stream.lifespan`)::
+
+            @app.lifespan
+            async def lifespan(worker: WorkerInfo) -> AsyncIterator[State]:
+                async with create_pool(DSN) as pool:
+                    yield State(db=pool)
+        """
+        check_lifespan(fn)
+        if self.lifespan_function is not None:
+            raise ConfigurationError("a lifespan is already registered on this application")
+        self.lifespan_function = fn
+        return fn
 
     def get_task(self, name: str) -> Task[Any, Any]:
         try:

@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
-from rq_stream.errors import EnqueueError
+from rq_stream.dependencies import Provider, injected_parameters
+from rq_stream.errors import ConfigurationError, EnqueueError
 from rq_stream.options import JobOptions, JobSettings, TaskOptions, Unpack
 
 if TYPE_CHECKING:
@@ -62,7 +63,18 @@ class Task(Generic[P, R]):
         self.settings = options
         self.is_async = inspect.iscoroutinefunction(fn)
         self.signature = inspect.signature(fn)
-        self._positional = _plain_positional(self.signature)
+        self.injected: dict[str, Provider] = injected_parameters(self.name, self.signature)
+        """Parameters the worker fills (``Depends``), not part of the payload; mostly empty."""
+        if self.injected:
+            self._positional = _injected_positional(self.signature, self.injected)
+            if options.process:
+                raise ConfigurationError(
+                    f"task {self.name!r}: process=True cannot take injected parameters "
+                    f"({', '.join(self.injected)}): its subprocess has no providers or worker "
+                    "state; resolve them in an async task and pass plain values to it"
+                )
+        else:
+            self._positional = _plain_positional(self.signature)
 
     def fits(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
         """Cheap check for the common call shape (positional arguments only, plain parameters);
@@ -89,9 +101,15 @@ class Task(Generic[P, R]):
         if self.fits(args, kwargs):
             return
         try:
-            self.signature.bind(*args, **kwargs)
+            bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise error(f"arguments do not fit task {self.name!r}{self.signature}: {exc}") from None
+        if self.injected and (given := [n for n in self.injected if n in bound.arguments]):
+            dep = self.signature.parameters[given[0]].default
+            raise error(
+                f"task {self.name!r}: {given[0]!r} is injected by the worker ({dep!r}), not an "
+                "argument: do not pass a value for it"
+            )
 
     def call(self, *args: P.args, **kwargs: P.kwargs) -> Call[R]:
         """A job description for ``app.enqueue_many([...])``."""
@@ -139,6 +157,18 @@ def _plain_positional(sig: inspect.Signature) -> tuple[int, int] | None:
         return None
     required = sum(1 for p in params if p.default is inspect.Parameter.empty)
     return required, len(params)
+
+
+def _injected_positional(
+    sig: inspect.Signature, injected: Mapping[str, Provider]
+) -> tuple[int, int] | None:
+    """:func:`_plain_positional` of the payload's parameters, when every injected parameter
+    comes after them (so no positional argument can land on one)."""
+    params = list(sig.parameters.values())
+    payload = [p for p in params if p.name not in injected]
+    if any(p.name in injected for p in params[: len(payload)]):
+        return None
+    return _plain_positional(sig.replace(parameters=payload))
 
 
 class BoundTask(Generic[P, R]):

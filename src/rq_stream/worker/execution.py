@@ -81,6 +81,8 @@ class Executor:
         self.running = 0
         """Jobs an executor is running right now."""
         self.call: RunStep = self._invoke
+        self.state: Any = None
+        """The lifespan's state, which every job's context carries (set at start-up)."""
         self._limiter = anyio.CapacityLimiter(min(concurrency, 200))
         self._processes = anyio.CapacityLimiter(min(concurrency, os.cpu_count() or 2))
         self._refs: dict[str, processes.TaskRef] = {}
@@ -122,7 +124,8 @@ class Executor:
         # Rate-limit gate: over the limit, the job is deferred, not run.
         if task.settings.rate_limit is not None and not await self._gate.admit(task, d):
             return
-        token = _current.set(JobContext(d.job_id, task.name, d.queue, d.attempt, self._name))
+        ctx = JobContext(d.job_id, task.name, d.queue, d.attempt, self._name, self.state)
+        token = _current.set(ctx)
         if self._trace:
             self._log(task, d).debug("job started")
         if t0 is None:

@@ -13,6 +13,7 @@ from rq_stream.client.task import Task
 from rq_stream.connect.connection import ConnectionSettings
 from rq_stream.connect.notify import Channels
 from rq_stream.keys import AppKeys
+from rq_stream.lifespan import LifespanFunction
 from rq_stream.scripts import Scripts
 
 
@@ -25,6 +26,10 @@ class WorkerApp(Protocol):
 
     @property
     def keys(self) -> AppKeys: ...
+
+    @property
+    def lifespan_function(self) -> LifespanFunction | None:
+        """What ``@app.lifespan`` registered, run by every worker process."""
 
     @property
     def lease_s(self) -> float:

@@ -21,6 +21,7 @@ worker and its own subprocesses only; nothing read from Redis is ever unpickled.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import os
@@ -87,6 +88,8 @@ async def run(
     limiter: anyio.CapacityLimiter,
 ) -> Any:
     """Run the task in a subprocess; cancelling this kills the subprocess."""
+    if ctx.state is not None:  # the lifespan's state stays in the worker (a pool, a client)
+        ctx = dataclasses.replace(ctx, state=None)
     try:
         return await anyio.to_process.run_sync(
             _run_in_child, ref, ctx, args, kwargs, cancellable=True, limiter=limiter

@@ -44,7 +44,10 @@ from rq_stream.worker.channel import Channel, Outbox
 from rq_stream.worker.completer import Completer
 from rq_stream.worker.execution import Executor
 from rq_stream.worker.host import WorkerApp
+from rq_stream.worker.injection import install as install_injection
 from rq_stream.worker.intake import Intake
+from rq_stream.worker.job_context import WorkerInfo
+from rq_stream.worker.lifespan import WorkerScope, failure_unwrapped
 from rq_stream.worker.resilience import Outage
 from rq_stream.worker.stats import WorkerStats
 from rq_stream.worker.upkeep import Upkeep
@@ -149,11 +152,12 @@ class Worker(Intake, Upkeep, Generic[AppT]):
         completer = Completer(self.backends, self._release_completed, self.name)
         started = False
         try:
-            async with anyio.create_task_group() as outer:
+            async with failure_unwrapped(), anyio.create_task_group() as outer:
                 if self.handle_signals:  # first: a SIGTERM during start-up is graceful
                     await outer.start(self._watch_signals, outer.cancel_scope)
                 await self._start_up()
                 started = True
+                await self._enter_scope()  # the lifespan; LifespanFailed: no job was taken
                 outer.start_soon(self._heartbeat)
                 outer.start_soon(self._renew)
                 async with anyio.create_task_group() as finishing:
@@ -171,6 +175,7 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                         done.close()
                 outer.cancel_scope.cancel()
         finally:
+            await self._close_scope()  # worker-cached providers, then the lifespan's exit
             if started:  # even when cancelled: hand back what a cut-off read left, deregister
                 await self._leave()
         self.log.info(
@@ -204,6 +209,26 @@ class Worker(Intake, Upkeep, Generic[AppT]):
             backends={q: b.kind for q, b in self.backends.items()},
             lease_ms=self.leases_ms,
         )
+
+    @property
+    def info(self) -> WorkerInfo:
+        """What this worker's lifespan is told about it."""
+        return WorkerInfo(self.name, tuple(self.queues), self.concurrency, os.getpid(), self.burst)
+
+    _scope: WorkerScope | None = None
+    """The lifespan and the worker-cached providers of the current ``run()``."""
+
+    async def _enter_scope(self) -> None:
+        """Enter the app's lifespan (its state goes into every job's context) and make the
+        executor inject the tasks' ``Depends`` parameters (only if some task has any)."""
+        self._scope = WorkerScope(self.app.lifespan_function, self.log)
+        self._executor.state = await self._scope.enter(self.info)
+        install_injection(self._executor, self.app.tasks, self._scope)
+
+    async def _close_scope(self) -> None:
+        scope, self._scope = self._scope, None
+        if scope is not None:
+            await scope.close()
 
     # ------------------------------------------------------------------ wiring
     async def _intake(self, jobs: Channel[Delivery]) -> None:
