@@ -18,15 +18,18 @@ from rq_stream.errors import (
     TaskFailed,
     UnknownTask,
 )
+from rq_stream.middleware import EnqueueInfo, Middleware
 from rq_stream.options import Backoff
 from rq_stream.patterns.locks import LockNotAcquired
 from rq_stream.patterns.ratelimit import RateLimited
 from rq_stream.worker import JobContext, Worker, current_job
+from rq_stream.worker.job_context import WorkerInfo
 
 __all__ = [
     "Backoff",
     "ConnectionFailed",
     "EnqueueError",
+    "EnqueueInfo",
     "Job",
     "JobContext",
     "JobInfo",
@@ -34,6 +37,7 @@ __all__ = [
     "JobStatus",
     "LockLost",
     "LockNotAcquired",
+    "Middleware",
     "PayloadTooLarge",
     "RateLimited",
     "RedisOutOfMemory",
@@ -47,6 +51,7 @@ __all__ = [
     "TaskFailed",
     "UnknownTask",
     "Worker",
+    "WorkerInfo",
     "current_job",
 ]
 __version__ = "0.1.0"

@@ -25,6 +25,7 @@ from rq_stream.connect.topology import Topology
 from rq_stream.context import BackendKind, Context, QueueConfig
 from rq_stream.errors import ConfigurationError, UnknownTask
 from rq_stream.keys import AppKeys
+from rq_stream.middleware import Middleware, check
 from rq_stream.options import TaskOptions, TaskSettings, Unpack, task_options
 from rq_stream.patterns.cache import Cached, cached
 from rq_stream.patterns.locks import Lock
@@ -71,6 +72,7 @@ class RqStream:
         service_name: str | None = None,
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         settings = Settings(
             url=target_url(url, cluster_nodes, sentinels, service_name),
@@ -85,7 +87,8 @@ class RqStream:
         self.context = Context(settings)
         """Settings, key names and clients: what job handles, patterns and workers use."""
         self.tasks: dict[str, Task[Any, Any]] = {}
-        self._producer = Producer(self.context, self)
+        self._middleware = [check(m) for m in middleware]
+        self._producer = Producer(self.context, self, self._middleware)
 
     # ----------------------------------------------------------------- settings
     @property
@@ -208,6 +211,17 @@ class RqStream:
 
             reference(options.name, f)  # raises ConfigurationError if a subprocess can't find it
         return options
+
+    @property
+    def middleware(self) -> tuple[Middleware, ...]:
+        """Registered middleware, in the order their hooks run (see :mod:`rq_stream.middleware`)."""
+        return tuple(self._middleware)
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Register a middleware after those already registered; workers see the middleware
+        registered when they start."""
+        self._middleware.append(check(middleware))
+        self._producer.middleware_changed()
 
     def get_task(self, name: str) -> Task[Any, Any]:
         try:

@@ -21,6 +21,7 @@ from rq_stream.worker.state import WorkerState
 PRUNE_EVERY_S = 300.0
 PRUNE_IDLE_MS = 3_600_000
 """A dead worker's consumer is forgotten after an hour idle (and 10 leases), nothing pending."""
+CRASHED = "started too many times without finishing (its worker crashed or was killed each time)"
 
 
 class Intake(WorkerState):
@@ -138,7 +139,7 @@ class Intake(WorkerState):
                 self._isolate(d)
                 continue
             if d.started and d.attempt <= 0:
-                self._not_run(d)
+                await self._not_run(d)
                 continue
             failure = self._prepare(d)
             if failure is not None:
@@ -155,7 +156,7 @@ class Intake(WorkerState):
                 if attempt > 0:
                     ready.append(d)
                 else:
-                    self._not_run(d)
+                    await self._not_run(d)
         for d in ready:
             held[d.token] = d
             jobs.put(d)
@@ -189,7 +190,7 @@ class Intake(WorkerState):
                     self.held[d.queue].pop(d.token, None)
                     d.attempt = attempt
                     self._take(1)
-                    self._not_run(d)
+                    await self._not_run(d)
                     continue
                 d.started, d.attempt = True, attempt
                 self.log.warning(
@@ -219,7 +220,7 @@ class Intake(WorkerState):
             except outage.errors as exc:
                 await outage.failed(exc)
 
-    def _not_run(self, d: Delivery) -> None:
+    async def _not_run(self, d: Delivery) -> None:
         """A delivery that must not run: already finished (0) or just dead-lettered (-1)."""
         self._give(1)
         if d.attempt < 0:
@@ -230,6 +231,8 @@ class Intake(WorkerState):
                 job_id=d.job_id or codec.peek_job_id(d.raw),
                 queue=d.queue,
             )
+            if self._hooks is not None:
+                await self._hooks.dead_lettered(d, Failure("WorkerLost", CRASHED))
 
     def _prepare(self, d: Delivery) -> Failure | None:
         """Decode a delivery; the failure if it cannot run on this worker."""
@@ -267,6 +270,8 @@ class Intake(WorkerState):
             self.stats.failed += 1
             self.log.error("job cannot run; moved it to the dead-letter stream",
                            error=failure.message, **context)  # fmt: skip
+            if self._hooks is not None:
+                await self._hooks.dead_lettered(d, failure)
         else:
             self.log.warning("job cannot run, and this worker no longer owns it (another worker "
                              "took it over); not dead-lettered here", error=failure.message,

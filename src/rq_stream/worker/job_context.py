@@ -18,6 +18,17 @@ class JobContext:
     worker: str
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """The worker process a lifespan or a middleware's worker hooks run in."""
+
+    name: str
+    queues: tuple[str, ...]
+    concurrency: int
+    pid: int
+    burst: bool
+
+
 _current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
     "rq_stream_job", default=None
 )

@@ -43,6 +43,7 @@ from rq_stream.worker.admission import RateGate
 from rq_stream.worker.channel import Channel, Outbox
 from rq_stream.worker.completer import Completer
 from rq_stream.worker.execution import Executor
+from rq_stream.worker.hooks import WorkerHooks, worker_info
 from rq_stream.worker.host import WorkerApp
 from rq_stream.worker.intake import Intake
 from rq_stream.worker.resilience import Outage
@@ -146,7 +147,9 @@ class Worker(Intake, Upkeep, Generic[AppT]):
     async def run(self) -> None:
         jobs: Channel[Delivery] = Channel()
         done: Outbox[Completion] = Outbox()
-        completer = Completer(self.backends, self._release_completed, self.name)
+        hooks = self._hooks = self._install_middleware()
+        completer = Completer(self.backends, self._release_completed, self.name,
+                              hooks.dead_lettered if hooks else None)  # fmt: skip
         started = False
         try:
             async with anyio.create_task_group() as outer:
@@ -154,6 +157,8 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                     await outer.start(self._watch_signals, outer.cancel_scope)
                 await self._start_up()
                 started = True
+                if hooks is not None:  # after the lifespan is entered
+                    await hooks.worker_started()
                 outer.start_soon(self._heartbeat)
                 outer.start_soon(self._renew)
                 async with anyio.create_task_group() as finishing:
@@ -169,10 +174,15 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                         for d in jobs.drain():
                             await self._executor.hand_back(d)
                         done.close()
+                if hooks is not None:  # every job acked or handed back; the lifespan still open
+                    await hooks.worker_stopped()
                 outer.cancel_scope.cancel()
         finally:
             if started:  # even when cancelled: hand back what a cut-off read left, deregister
                 await self._leave()
+            if hooks is not None:  # a forced exit: on_worker_stop still pairs on_worker_start
+                with anyio.move_on_after(5, shield=True):
+                    await hooks.worker_stopped()
         self.log.info(
             "worker stopped",
             completed=self.stats.completed,
@@ -180,6 +190,22 @@ class Worker(Intake, Upkeep, Generic[AppT]):
             failed=self.stats.failed,
             handed_back=self.stats.handed_back,
         )
+
+    def _install_middleware(self) -> WorkerHooks | None:
+        """The app's middleware, noted once: the executor gets only the steps some middleware
+        overrides (``on_start`` wraps ``call``, outermost); None if the app has none."""
+        if not self.app.middleware:
+            return None
+        info = worker_info(self.name, self.queues, self.concurrency, self.burst)
+        hooks = WorkerHooks(self.app.middleware, self.log, info)
+        executor = self._executor
+        if hooks.start:
+            executor.call = hooks.wrap(executor.call)
+        if hooks.success:
+            executor.on_success = hooks.succeeded
+        if hooks.any_failure:
+            executor.failure_hooks = hooks
+        return hooks
 
     async def _start_up(self) -> None:
         await self.app.connect()
