@@ -1,8 +1,8 @@
 """rq_stream under benchmark: ``python -m rq_stream worker rqs_bench:app -c N``.
 
 ``BENCH_RQS_BACKEND=lists`` declares the queue on the lists backend instead of streams;
-``BENCH_RQS_MIDDLEWARE=noop`` registers one middleware whose every hook is a no-op (what
-middleware costs by itself: each hook is awaited, on the producer and the worker).
+``BENCH_RQS_MIDDLEWARE=noop`` registers one middleware whose every hook is a no-op
+(``rqs_middleware.py``: what middleware costs by itself).
 """
 
 from __future__ import annotations
@@ -10,46 +10,19 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any
 
 from probe import probe, redis_url
 
-from rq_stream import EnqueueInfo, JobContext, Middleware, RqStream, WorkerInfo
+from rq_stream import RqStream
 
 QUEUE = "bench"
 BACKEND = os.environ.get("BENCH_RQS_BACKEND", "streams")
 
+app = RqStream(os.environ.get("BENCH_REDIS_URL"), prefix="bench")
+if os.environ.get("BENCH_RQS_MIDDLEWARE") == "noop":
+    from rqs_middleware import NoOp
 
-class NoOp(Middleware):
-    """Overrides every hook with ``pass``, so each one is awaited."""
-
-    async def before_enqueue(self, job: EnqueueInfo) -> None:
-        pass
-
-    async def on_worker_start(self, worker: WorkerInfo) -> None:
-        pass
-
-    async def on_worker_stop(self, worker: WorkerInfo) -> None:
-        pass
-
-    async def on_start(self, job: JobContext) -> None:
-        pass
-
-    async def on_success(self, job: JobContext, result: Any, duration_s: float) -> None:
-        pass
-
-    async def on_failure(self, job: JobContext, exc: Exception, duration_s: float) -> None:
-        pass
-
-    async def on_retry(self, job: JobContext, exc: Exception, delay_s: float) -> None:
-        pass
-
-    async def on_dead_letter(self, job: JobContext, exc: Exception) -> None:
-        pass
-
-
-MIDDLEWARE = [NoOp()] if os.environ.get("BENCH_RQS_MIDDLEWARE") == "noop" else []
-app = RqStream(os.environ.get("BENCH_REDIS_URL"), prefix="bench", middleware=MIDDLEWARE)
+    app.add_middleware(NoOp())
 app.queue(QUEUE, backend="lists" if BACKEND == "lists" else "streams")
 
 
