@@ -139,7 +139,7 @@ class Intake(WorkerState):
                 self._isolate(d)
                 continue
             if d.started and d.attempt <= 0:
-                await self._not_run(d)
+                self._not_run(d)
                 continue
             failure = self._prepare(d)
             if failure is not None:
@@ -156,10 +156,20 @@ class Intake(WorkerState):
                 if attempt > 0:
                     ready.append(d)
                 else:
-                    await self._not_run(d)
+                    self._not_run(d)
         for d in ready:
             held[d.token] = d
             jobs.put(d)
+        if self._unreported:
+            await self._report_dead_letters()
+
+    async def _report_dead_letters(self) -> None:
+        """Middleware ``on_dead_letter`` for the jobs the intake dead-lettered, once the jobs
+        taken beside them are held (renewed) and handed to the executors."""
+        unreported, self._unreported = self._unreported, []
+        assert self._hooks is not None
+        for d, failure in unreported:
+            await self._hooks.dead_lettered(d, failure)
 
     def _isolate(self, d: Delivery) -> None:
         """Hold a job that must run alone (not started; its slot is given back)."""
@@ -190,7 +200,9 @@ class Intake(WorkerState):
                     self.held[d.queue].pop(d.token, None)
                     d.attempt = attempt
                     self._take(1)
-                    await self._not_run(d)
+                    self._not_run(d)
+                    if self._unreported:
+                        await self._report_dead_letters()
                     continue
                 d.started, d.attempt = True, attempt
                 self.log.warning(
@@ -220,7 +232,7 @@ class Intake(WorkerState):
             except outage.errors as exc:
                 await outage.failed(exc)
 
-    async def _not_run(self, d: Delivery) -> None:
+    def _not_run(self, d: Delivery) -> None:
         """A delivery that must not run: already finished (0) or just dead-lettered (-1)."""
         self._give(1)
         if d.attempt < 0:
@@ -232,7 +244,7 @@ class Intake(WorkerState):
                 queue=d.queue,
             )
             if self._hooks is not None:
-                await self._hooks.dead_lettered(d, Failure("WorkerLost", CRASHED))
+                self._unreported.append((d, Failure("WorkerLost", CRASHED)))
 
     def _prepare(self, d: Delivery) -> Failure | None:
         """Decode a delivery; the failure if it cannot run on this worker."""
@@ -271,7 +283,7 @@ class Intake(WorkerState):
             self.log.error("job cannot run; moved it to the dead-letter stream",
                            error=failure.message, **context)  # fmt: skip
             if self._hooks is not None:
-                await self._hooks.dead_lettered(d, failure)
+                self._unreported.append((d, failure))
         else:
             self.log.warning("job cannot run, and this worker no longer owns it (another worker "
                              "took it over); not dead-lettered here", error=failure.message,

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 
-from rq_stream.backends.base import Backend, Completion, Delivery
+from rq_stream.backends.base import Backend, Completion, Delivery, Failure
 from rq_stream.backends.presence import Presence
 from rq_stream.connect.notify import Inbox
 from rq_stream.worker.execution import Executor
@@ -69,6 +69,8 @@ class WorkerState:
         self._wakes: dict[str, Inbox] = {q: Inbox() for q in self.queues}
         self._stopping = anyio.Event()
         self._hooks = None
+        self._unreported: list[tuple[Delivery, Failure]] = []
+        """Dead-lettered by the intake, for middleware's ``on_dead_letter`` (see ``_admit``)."""
 
     # ------------------------------------------------------------------ public
     @property
