@@ -4,14 +4,35 @@ backend, and a worker whose ``run()`` is cancelled."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
+import structlog
 
 from rq_stream import TaskFailed, Worker
+from rq_stream.backends.base import Backend, Completion, Delivery
+from rq_stream.client.app import RqStream
+from rq_stream.codec import decode_envelope, dumps
 from rq_stream.errors import EnvelopeError
+from rq_stream.worker.completer import Completer
+from rq_stream.worker.hooks import WorkerHooks, worker_info
 from tests.test_middleware import Event, Recorder, burst, register
+
+
+async def _held(app: RqStream, backend: Backend, n: int) -> list[Delivery]:
+    """Take and start ``n`` jobs as a worker would (as tests/contract/test_validation.py)."""
+    await backend.prepare()
+    got: list[Delivery] = []
+    while len(got) < n:
+        got += await backend.fetch(n - len(got), 1000)
+    for d in got:
+        d.job_id = decode_envelope(d.raw).job_id
+        d.max_attempts, d.result_ttl_s = 3, 60
+    assert all(a == 1 for a in await backend.start(got))
+    for d in got:
+        d.started, d.attempt = True, 1
+    return got
 
 
 @pytest.mark.parametrize("backend", ["streams", "lists"])
@@ -94,3 +115,24 @@ async def test_a_cancelled_worker_still_fires_on_worker_stop_once(make_app: Any)
             tg.cancel_scope.cancel()
     hooks = [hook for _, hook, _ in events]
     assert hooks == ["before_enqueue", "on_worker_start", "on_start", "on_worker_stop"]
+
+
+async def test_the_completer_reports_a_job_it_dead_letters(make_app: Any) -> None:
+    events: list[Event] = []
+    seen: dict[str, Any] = {}
+    app = make_app()
+    ok = register(app)["ok"]
+    hooks = WorkerHooks([Recorder("A", events, seen)], structlog.get_logger(),
+                        worker_info("tester", ["default"], 1, False))  # fmt: skip
+    async with app:
+        jobs = await app.enqueue_many([ok.call(i) for i in range(3)])
+        b = app.backend("default", "tester")
+        held = await _held(app, b, 3)
+        bad = next(d for d in held if d.job_id == jobs[1].id)
+        bad.result_ttl_s = cast(int, 2.5)
+        completer = Completer({"default": b}, lambda _: None, "tester", hooks.dead_lettered)
+        await completer._flush([Completion(d, dumps(7)) for d in held])
+    assert events == [("A", "on_dead_letter", jobs[1].id)]
+    exc = seen[f"A:on_dead_letter:{jobs[1].id}"]
+    assert isinstance(exc, TaskFailed) and exc.exc_type == "InvalidJob"
+    assert exc.message.startswith("result_ttl_s=2.5 is not an int from 0 to 2147483647")
