@@ -288,4 +288,4 @@ def test_registration_errors_say_what_to_do(make_app: Any) -> None:
     with pytest.raises(ConfigurationError) as info:
         app.add_middleware(object())
     assert str(info.value).startswith("middleware must subclass rq_stream.Middleware, got <object")
-    assert app.middleware == ()
+    assert app.middleware == []

@@ -136,3 +136,18 @@ async def test_the_completer_reports_a_job_it_dead_letters(make_app: Any) -> Non
     exc = seen[f"A:on_dead_letter:{jobs[1].id}"]
     assert isinstance(exc, TaskFailed) and exc.exc_type == "InvalidJob"
     assert exc.message.startswith("result_ttl_s=2.5 is not an int from 0 to 2147483647")
+
+
+def test_sync_enqueues_fire_before_enqueue(make_app: Any) -> None:
+    """From plain code with no event loop (``task.enqueue_sync``), middleware added late too."""
+    events: list[Event] = []
+    app = make_app(middleware=[Recorder("A", events, {})])
+    ok = register(app)["ok"]
+    try:
+        first = ok.enqueue_sync(1)
+        app.add_middleware(Recorder("B", events, {}))
+        second = ok.enqueue_sync(2)
+    finally:
+        app.sync.close()
+    assert events == [("A", "before_enqueue", first.id), ("A", "before_enqueue", second.id),
+                      ("B", "before_enqueue", second.id)]  # fmt: skip

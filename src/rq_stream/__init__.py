@@ -22,6 +22,7 @@ from rq_stream.middleware import EnqueueInfo, Middleware
 from rq_stream.options import Backoff
 from rq_stream.patterns.locks import LockNotAcquired
 from rq_stream.patterns.ratelimit import RateLimited
+from rq_stream.sync import SyncClient, SyncJob
 from rq_stream.worker import JobContext, Worker, current_job
 from rq_stream.worker.job_context import WorkerInfo
 
@@ -47,6 +48,8 @@ __all__ = [
     "RqStream",
     "RqStreamError",
     "SerializationError",
+    "SyncClient",
+    "SyncJob",
     "Task",
     "TaskFailed",
     "UnknownTask",

@@ -9,6 +9,7 @@ Clients are built on first use and dropped by :meth:`Context.close`.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Literal
 
@@ -66,14 +67,24 @@ class Context:
                 f"cannot change {what} while the app has clients for "
                 f"{connection.describe(self.url)}: await app.close() first"
             )
-        if settings.url != self.settings.url:
-            self.known_queues.clear()  # registered on the previous server
+        if (settings.url, settings.prefix) != (self.settings.url, self.settings.prefix):
+            self.known_queues.clear()  # registered on the previous server, or under other keys
         self.settings = settings
         self.keys = AppKeys(settings.prefix)
 
     @property
     def connected(self) -> bool:
         return self._redis is not None or self._blocking is not None or self._lean is not None
+
+    def fork(self) -> Context:
+        """The same settings and queue declarations (shared, not copied) with clients of its own,
+        for another event loop: redis-py clients belong to the loop that made them. Every
+        client-like attribute must be reset here."""
+        twin = copy.copy(self)
+        twin.known_queues = set()
+        twin._redis = twin._blocking = twin._lean = None
+        twin._scripts = twin._channels = None
+        return twin
 
     def queue_config(self, name: str) -> QueueConfig:
         return self.queues.get(name) or QueueConfig(name)

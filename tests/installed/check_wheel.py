@@ -6,7 +6,8 @@
    (``python -m build``), so a file missing from either fails here, not at a user's first enqueue;
 2. checks that both hold every file of ``src/rq_stream`` (Lua scripts, ``py.typed``, ...);
 3. installs the wheel with its runtime dependencies only (no dev extra, not editable) in a fresh
-   virtualenv, ``.venv-wheel`` (reused while the wheel's contents are unchanged);
+   virtualenv, ``.venv-wheel`` (reused while the wheel's contents are unchanged), plus pytest, to
+   run a user's test with the testing kit's plugin as a user would;
 4. runs ``e2e.py`` with that virtualenv's interpreter from a scratch directory outside the source
    tree, so ``rq_stream`` can only come from the wheel.
 
@@ -114,6 +115,7 @@ def install(wheel: Path) -> None:
     run([sys.executable, "-m", "venv", str(VENV)], "creating the virtualenv")
     env = {**os.environ, "PIP_ROOT_USER_ACTION": "ignore"}
     run([str(python), "-m", "pip", "install", "-q", str(wheel)], "pip install the wheel", env=env)
+    run([str(python), "-m", "pip", "install", "-q", "pytest"], "pip install pytest", env=env)
     STAMP.write_text(key)
     print(f"wheel-check: installed {wheel.name} and its runtime dependencies in {VENV}")
 

@@ -5,7 +5,10 @@ virtualenv's interpreter from a scratch directory outside the source tree.
 throwaway redis-server (``rq_stream.testing.RedisServer``), writes an app module ``tmpmod`` with a
 task on a streams queue and one on a lists queue, enqueues jobs on both, runs
 ``rq-stream worker tmpmod:app --burst`` (VENV's console script), checks every result, and checks
-that ``rq-stream info tmpmod:app`` lists both queues. Exits 1 with a message on any failure.
+that ``rq-stream info tmpmod:app`` lists both queues. Then the sync producers and the testing
+kit: ``enqueue_sync`` from plain code, and a user's test file run by pytest with the plugin that
+the wheel's ``pytest11`` entry point registers (``rq_bind``, ``run_until_idle``). Exits 1 with a
+message on any failure.
 """
 
 from __future__ import annotations
@@ -37,6 +40,26 @@ async def add(x: int, y: int) -> int:
 def shout(word: str) -> str:
     return word.upper() + "!"
 '''
+USER_TEST = """
+import pytest
+import tmpmod
+from rq_stream.testing import run_until_idle
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_add_and_shout(rq_bind):
+    async with rq_bind(tmpmod.app) as app:
+        total = await tmpmod.add.enqueue(1, 2)
+        word = await tmpmod.shout.enqueue("kit")
+        report = await run_until_idle(app, raise_on_failure=True)
+        assert (await total.result(), await word.result()) == (3, "KIT!")
+    assert report.completed == 2
+"""
 WORDS = ["alpha", "beta", "gamma"]
 SUBPROCESS_LIMIT_S = 120.0  # a hang guard, not a timing assertion
 
@@ -87,6 +110,31 @@ async def enqueue_work_check(rq_stream_bin: Path) -> None:
     print(f"wheel-check: {len(sums)} jobs on a streams queue, {len(shouts)} on a lists queue: ok")
 
 
+def sync_check(rq_stream_bin: Path) -> None:
+    """``enqueue_sync`` and a blocking ``result`` with no event loop in this thread."""
+    tmpmod: Any = importlib.import_module("tmpmod")
+    job = tmpmod.add.enqueue_sync(20, 22)
+    run([str(rq_stream_bin), "worker", "tmpmod:app", "--burst"])
+    if (got := job.result(timeout_s=30)) != 42:
+        fail(f"enqueue_sync: wrong result {got!r}")
+    tmpmod.app.sync.close()
+    print("wheel-check: enqueue_sync and SyncJob.result from sync code: ok")
+
+
+def plugin_check() -> None:
+    """The pytest plugin is registered by the wheel's entry point and runs a user's test."""
+    from importlib.metadata import entry_points
+
+    found = [e.value for e in entry_points(group="pytest11") if e.name == "rq_stream"]
+    if found != ["rq_stream.testing.pytest_plugin"]:
+        fail(f"the wheel registers no pytest11 entry point rq_stream (found {found})")
+    Path("test_user.py").write_text(USER_TEST)
+    out = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user.py"])
+    if "1 passed" not in out:
+        fail(f"the user's test with the rq_stream pytest plugin did not pass:\n{out}")
+    print("wheel-check: a user's test with the pytest plugin and run_until_idle: ok")
+
+
 def main() -> None:
     if len(sys.argv) != 2:
         fail("usage: e2e.py VENV")
@@ -102,10 +150,12 @@ def main() -> None:
         os.environ["REDIS_URL"] = server.url  # the app and the rq-stream commands read it
         asyncio.run(enqueue_work_check(rq_stream_bin))
         info = run([str(rq_stream_bin), "info", "tmpmod:app"])
+        sync_check(rq_stream_bin)
     missing = [q for q in (STREAMS_QUEUE, LISTS_QUEUE) if q not in info]
     if missing:
         fail(f"`rq-stream info tmpmod:app` does not list {missing}:\n{info}")
     print("wheel-check: `rq-stream info` lists both queues: ok")
+    plugin_check()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from typing_extensions import assert_type
@@ -26,7 +27,7 @@ class Metrics(Middleware):
 
 app = RqStream(middleware=[Metrics()])
 app.add_middleware(Metrics())
-assert_type(app.middleware, tuple[Middleware, ...])
+assert_type(app.middleware, Sequence[Middleware])
 
 
 class Wrong(Middleware):

@@ -16,6 +16,7 @@ from rq_stream.client.dead_letters import DeadLetters
 from rq_stream.client.enqueue import Producer
 from rq_stream.client.job import Job
 from rq_stream.client.results import Results
+from rq_stream.client.sync_job import SyncJob
 from rq_stream.client.task import Call, P, R, Task, default_name
 from rq_stream.codec import DEFAULT_MAX_PAYLOAD_BYTES
 from rq_stream.connect.connection import ConnectionSettings
@@ -32,6 +33,7 @@ from rq_stream.patterns.locks import Lock
 from rq_stream.patterns.ratelimit import RateLimiter, parse_rate
 from rq_stream.scripts import Scripts
 from rq_stream.settings import Settings, default_url, target_url
+from rq_stream.sync import SyncClient
 
 __all__ = ["BackendKind", "QueueConfig", "RqStream", "default_url"]
 
@@ -89,6 +91,8 @@ class RqStream:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self._middleware = [check(m) for m in middleware]
         self._producer = Producer(self.context, self, self._middleware)
+        self.sync = SyncClient(self)
+        """Blocking enqueues and results for code without an event loop (rq_stream.sync)."""
 
     # ----------------------------------------------------------------- settings
     @property
@@ -213,15 +217,15 @@ class RqStream:
         return options
 
     @property
-    def middleware(self) -> tuple[Middleware, ...]:
-        """Registered middleware, in the order their hooks run (see :mod:`rq_stream.middleware`)."""
-        return tuple(self._middleware)
+    def middleware(self) -> Sequence[Middleware]:
+        """Registered middleware, in the order their hooks run (see :mod:`rq_stream.middleware`);
+        read-only: register with ``add_middleware``."""
+        return self._middleware
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Register a middleware after those already registered; workers see the middleware
         registered when they start."""
         self._middleware.append(check(middleware))
-        self._producer.middleware_changed()
 
     def get_task(self, name: str) -> Task[Any, Any]:
         try:
@@ -286,6 +290,10 @@ class RqStream:
         A job whose id already exists is not enqueued again: its handle is returned instead.
         """
         return await self._producer.enqueue_many(calls)
+
+    def enqueue_many_sync(self, calls: Iterable[Call[Any]]) -> list[SyncJob[Any]]:
+        """``enqueue_many`` for code without an event loop (blocks; see rq_stream.sync)."""
+        return self.sync.enqueue_many(calls)
 
     async def enqueue_by_name(
         self, name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None

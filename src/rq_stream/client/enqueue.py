@@ -36,11 +36,10 @@ class Producer:
         self._owner = owner
         self._backends: dict[str, Backend] = {}
         self._middleware = middleware
-        self._before: tuple[Bound, ...] | None = None
-        """The ``before_enqueue`` overrides, noted at the first enqueue."""
-
-    def middleware_changed(self) -> None:
-        self._before = None
+        """The application's list (``add_middleware`` appends to it)."""
+        self._before: tuple[Bound, ...] = ()
+        """The ``before_enqueue`` overrides, noted at the first enqueue after a registration."""
+        self._noted = -1
 
     def forget(self) -> None:
         """Drop the backends built on the clients of a closed context."""
@@ -50,9 +49,10 @@ class Producer:
         now_ms = int(time.time() * 1000)
         by_queue: dict[str, list[NewJob]] = {}
         jobs: list[Job[Any]] = []
+        if self._noted != len(self._middleware):
+            self._before = overriding(self._middleware, "before_enqueue")
+            self._noted = len(self._middleware)
         before = self._before
-        if before is None:
-            before = self._before = overriding(self._middleware, "before_enqueue")
         for c in calls:
             if before:
                 job, new = await self._announce(before, c, now_ms)

@@ -15,6 +15,7 @@ from rq_stream.options import JobOptions, JobSettings, TaskOptions, Unpack
 
 if TYPE_CHECKING:
     from rq_stream.client.job import Job
+    from rq_stream.client.sync_job import SyncJob
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -26,6 +27,8 @@ class Enqueuer(Protocol):
     """What a task handle needs of its application: a way to enqueue calls."""
 
     async def enqueue_many(self, calls: Iterable[Call[Any]]) -> list[Job[Any]]: ...
+
+    def enqueue_many_sync(self, calls: Iterable[Call[Any]]) -> list[SyncJob[Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,12 @@ class Task(Generic[P, R]):
         (job,) = await self.app.enqueue_many([Call(self, args, kwargs)])
         return job
 
+    def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
+        """``enqueue`` for code without an event loop (Django, Flask, scripts): blocks until
+        Redis has stored the job; the handle's ``result()`` blocks too (see rq_stream.sync)."""
+        (job,) = self.app.enqueue_many_sync([Call(self, args, kwargs)])
+        return job
+
     def options(self, **options: Unpack[JobSettings]) -> BoundTask[P, R]:
         """Job options for one enqueue: ``add.options(delay_s=5).enqueue(1, 2)``.
 
@@ -146,4 +155,8 @@ class BoundTask(Generic[P, R]):
 
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         (job,) = await self._task.app.enqueue_many([Call(self._task, args, kwargs, self._options)])
+        return job
+
+    def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
+        (job,) = self._task.app.enqueue_many_sync([self.call(*args, **kwargs)])
         return job
