@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 OURS = ("rq_stream", "rq_stream-lists")
+VARIANTS = {"rq_stream-mw": "rq_stream"}
+"""rq_stream run another way (one no-op middleware), reported as a cost against the plain run,
+never as a peer."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ def ratio(m: Metric, ours: float | str | None, peer: float | str | None) -> floa
 
 
 def best_peer(m: Metric, row: dict[str, float | str]) -> tuple[str, float] | None:
-    peers = [(k, v) for k, v in row.items() if k not in OURS and isinstance(v, float)]
+    peers = [(k, v) for k, v in row.items()
+             if k not in OURS and k not in VARIANTS and isinstance(v, float)]  # fmt: skip
     if not peers:
         return None
     pick: Callable[..., tuple[str, float]] = max if m.higher_better else min
@@ -107,6 +111,22 @@ def targets(data: dict[str, Any], cells: dict[str, dict[str, float | str]], lib:
     return lines
 
 
+def variant_costs(libs: dict[str, str], cells: dict[str, dict[str, float | str]]) -> list[str]:
+    """Per variant, one line: its figure over the plain run's (x as fast; < 1 is a cost)."""
+    out = []
+    for variant, base in VARIANTS.items():
+        if variant not in libs or base not in libs:
+            continue
+        parts = []
+        for key, m in METRICS.items():
+            r = ratio(m, cells[key].get(variant), cells[key].get(base))
+            if r is not None and key != "commands_per_job":
+                parts.append(f"{key} {r:.2f}x")
+        shown = ", ".join(parts) or "no figures"
+        out += ["", f"**{libs[variant]} vs {libs[base]}** (x as good; < 1 is its cost): {shown}"]
+    return out
+
+
 def write_report(data: dict[str, Any], path: Path, chart_problem: str | None = None) -> str:
     libs: dict[str, str] = data["libraries"]
     cells = cell_values(data)
@@ -129,7 +149,7 @@ def write_report(data: dict[str, Any], path: Path, chart_problem: str | None = N
         shown = [fmt(row.get(lib), m.digits) for lib in libs]
         out.append(f"| {m.title} | {m.unit} | " + " | ".join(shown) + " |")
     for ours in (lib for lib in OURS if lib in libs and lib not in data["unavailable"]):
-        peers = [k for k in libs if k not in OURS]
+        peers = [k for k in libs if k not in OURS and k not in VARIANTS]
         out += [
             "",
             f"## {libs[ours]} compared with each peer (x better; > 1 means rq_stream wins)",
@@ -150,6 +170,7 @@ def write_report(data: dict[str, Any], path: Path, chart_problem: str | None = N
             )
         out += ["", f"### Targets for {libs[ours]}", "", "| target | measured | |"]
         out += ["| --- | --- | --- |", *targets(data, cells, ours)]
+    out += variant_costs(libs, cells)
     out += ["", "## Notes", ""]
     for lib, note in data["notes"].items():
         out.append(f"- {libs[lib]} bulk enqueue: {note}.")

@@ -106,6 +106,15 @@ LIBS = [
         dists=("rq_stream", "redis"),
     ),
     Lib(
+        "rq_stream-mw",
+        "rq_stream (streams, 1 no-op middleware)",
+        "rqs_bench",
+        "rq_stream",
+        RQS_PACKAGES,
+        dists=("rq_stream", "redis"),
+        env={"BENCH_RQS_MIDDLEWARE": "noop"},
+    ),
+    Lib(
         "rq_stream-lists",
         "rq_stream (lists)",
         "rqs_bench",

@@ -1,6 +1,8 @@
 """rq_stream under benchmark: ``python -m rq_stream worker rqs_bench:app -c N``.
 
-``BENCH_RQS_BACKEND=lists`` declares the queue on the lists backend instead of streams.
+``BENCH_RQS_BACKEND=lists`` declares the queue on the lists backend instead of streams;
+``BENCH_RQS_MIDDLEWARE=noop`` registers one middleware whose every hook is a no-op
+(``rqs_middleware.py``: what middleware costs by itself).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ QUEUE = "bench"
 BACKEND = os.environ.get("BENCH_RQS_BACKEND", "streams")
 
 app = RqStream(os.environ.get("BENCH_REDIS_URL"), prefix="bench")
+if os.environ.get("BENCH_RQS_MIDDLEWARE") == "noop":
+    from rqs_middleware import NoOp
+
+    app.add_middleware(NoOp())
 app.queue(QUEUE, backend="lists" if BACKEND == "lists" else "streams")
 
 

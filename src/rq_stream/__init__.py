@@ -20,6 +20,7 @@ from rq_stream.errors import (
     TaskFailed,
     UnknownTask,
 )
+from rq_stream.middleware import EnqueueInfo, Middleware
 from rq_stream.options import Backoff
 from rq_stream.patterns.locks import LockNotAcquired
 from rq_stream.patterns.ratelimit import RateLimited
@@ -31,6 +32,7 @@ __all__ = [
     "ConnectionFailed",
     "Depends",
     "EnqueueError",
+    "EnqueueInfo",
     "Job",
     "JobContext",
     "JobInfo",
@@ -39,6 +41,7 @@ __all__ = [
     "LifespanFailed",
     "LockLost",
     "LockNotAcquired",
+    "Middleware",
     "PayloadTooLarge",
     "RateLimited",
     "RedisOutOfMemory",

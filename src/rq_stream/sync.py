@@ -41,6 +41,7 @@ from rq_stream.client.task import BoundTask, Call, Enqueuer, P, R, Task
 from rq_stream.connect import connection
 from rq_stream.context import Context
 from rq_stream.errors import RqStreamError
+from rq_stream.middleware import Middleware
 
 T = TypeVar("T")
 
@@ -76,6 +77,9 @@ class SyncHost(Enqueuer, Protocol):
     def default_queue(self) -> str: ...
 
     def get_task(self, name: str) -> Task[Any, Any]: ...
+
+    @property
+    def middleware(self) -> Sequence[Middleware]: ...
 
 
 class SyncClient:
@@ -180,7 +184,7 @@ class SyncClient:
         base = self.app.context
         if self._ctx is None or self._producer is None or self._ctx.settings is not base.settings:
             stale, self._ctx = self._ctx, base.fork()
-            self._producer = Producer(self._ctx, self.app)
+            self._producer = Producer(self._ctx, self.app, self.app.middleware)
             if stale is not None:
                 await stale.close()
         return self._ctx, self._producer

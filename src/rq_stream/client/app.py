@@ -28,6 +28,7 @@ from rq_stream.errors import ConfigurationError, UnknownTask
 from rq_stream.keys import AppKeys
 from rq_stream.lifespan import LifespanFunction, LifespanT
 from rq_stream.lifespan import check as check_lifespan
+from rq_stream.middleware import Middleware, check
 from rq_stream.options import TaskOptions, TaskSettings, Unpack, task_options
 from rq_stream.patterns.cache import Cached, cached
 from rq_stream.patterns.locks import Lock
@@ -75,6 +76,7 @@ class RqStream:
         service_name: str | None = None,
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         settings = Settings(
             url=target_url(url, cluster_nodes, sentinels, service_name),
@@ -91,7 +93,8 @@ class RqStream:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.lifespan_function: LifespanFunction | None = None
         """What ``@app.lifespan`` registered: every worker process runs it."""
-        self._producer = Producer(self.context, self)
+        self._middleware = [check(m) for m in middleware]
+        self._producer = Producer(self.context, self, self._middleware)
         self.sync = SyncClient(self)
         """Blocking enqueues and results for code without an event loop (rq_stream.sync)."""
 
@@ -232,6 +235,17 @@ class RqStream:
             raise ConfigurationError("a lifespan is already registered on this application")
         self.lifespan_function = fn
         return fn
+
+    @property
+    def middleware(self) -> Sequence[Middleware]:
+        """Registered middleware, in the order their hooks run (see :mod:`rq_stream.middleware`);
+        read-only: register with ``add_middleware``."""
+        return self._middleware
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Register a middleware after those already registered; workers see the middleware
+        registered when they start."""
+        self._middleware.append(check(middleware))
 
     def get_task(self, name: str) -> Task[Any, Any]:
         try:

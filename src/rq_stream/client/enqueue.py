@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import structlog
 from redis import exceptions as rex
 
 from rq_stream.backends.base import Backend, NewJob
@@ -18,18 +19,27 @@ from rq_stream.codec import encode_job
 from rq_stream.connect import connection
 from rq_stream.context import Context
 from rq_stream.errors import EnqueueError
+from rq_stream.middleware import Bound, EnqueueInfo, Middleware, overriding, run_hooks
 from rq_stream.patterns.unique import unique_key
 
 _ENQUEUE_CHUNK = 1000
+log = structlog.get_logger("rq_stream.client")
 
 
 class Producer:
     """Enqueues the calls of one application's tasks."""
 
-    def __init__(self, ctx: Context, owner: Enqueuer) -> None:
+    def __init__(
+        self, ctx: Context, owner: Enqueuer, middleware: Sequence[Middleware] = ()
+    ) -> None:
         self._ctx = ctx
         self._owner = owner
         self._backends: dict[str, Backend] = {}
+        self._middleware = middleware
+        """The application's list (``add_middleware`` appends to it)."""
+        self._before: tuple[Bound, ...] = ()
+        """The ``before_enqueue`` overrides, noted at the first enqueue after a registration."""
+        self._noted = -1
 
     def forget(self) -> None:
         """Drop the backends built on the clients of a closed context."""
@@ -39,8 +49,15 @@ class Producer:
         now_ms = int(time.time() * 1000)
         by_queue: dict[str, list[NewJob]] = {}
         jobs: list[Job[Any]] = []
+        if self._noted != len(self._middleware):
+            self._before = overriding(self._middleware, "before_enqueue")
+            self._noted = len(self._middleware)
+        before = self._before
         for c in calls:
-            job, new = self._prepare(c, now_ms)
+            if before:
+                job, new = await self._announce(before, c, now_ms)
+            else:
+                job, new = self._prepare(c, now_ms)
             by_queue.setdefault(job.queue, []).append(new)
             jobs.append(job)
         if not jobs:
@@ -72,13 +89,26 @@ class Producer:
         got = await asyncio.gather(*(self._enqueue_queue(q, by_queue[q]) for q in queues))
         return dict(zip(queues, got, strict=True))
 
-    def _prepare(self, c: Call[Any], now_ms: int) -> tuple[Job[Any], NewJob]:
+    async def _announce(
+        self, hooks: tuple[Bound, ...], c: Call[Any], now_ms: int
+    ) -> tuple[Job[Any], NewJob]:
+        """``_prepare`` with the middleware's ``before_enqueue`` hooks in front (given the job
+        id it will have); a hook that raises is logged and the call is enqueued anyway."""
+        task, o = c.task, c.job_options
+        if task.app is self._owner:  # else _prepare raises
+            task.check_arguments(c.args, c.kwargs)
+        job_id = o.job_id or os.urandom(16).hex()
+        info = EnqueueInfo(task.name, o.queue or task.settings.queue, job_id, c.args, c.kwargs, o)
+        await run_hooks(hooks, "before_enqueue", log, info, job_id=job_id, task=task.name)
+        return self._prepare(c, now_ms, job_id)
+
+    def _prepare(self, c: Call[Any], now_ms: int, job_id: str = "") -> tuple[Job[Any], NewJob]:
         task, o = c.task, c.job_options
         if task.app is not self._owner:
             raise EnqueueError(f"task {task.name!r} belongs to another RqStream application")
         task.check_arguments(c.args, c.kwargs)
         queue = o.queue or task.settings.queue
-        job_id = o.job_id or os.urandom(16).hex()  # as unique as uuid4, a quarter of its cost
+        job_id = job_id or o.job_id or os.urandom(16).hex()  # as unique as uuid4, 1/4 the cost
         payload = encode_job(
             job_id,
             task.name,

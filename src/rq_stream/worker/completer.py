@@ -3,12 +3,12 @@ with its result, in one script call per queue."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 import structlog
 
-from rq_stream.backends.base import Backend, Completion, Failure
+from rq_stream.backends.base import Backend, Completion, Delivery, Failure
 from rq_stream.options import DEFAULT_RESULT_TTL_S
 from rq_stream.validate import MAX_SECONDS
 from rq_stream.worker.channel import Outbox
@@ -28,10 +28,13 @@ class Completer:
         backends: dict[str, Backend],
         release: Callable[[Sequence[Completion]], None],
         worker: str = "",
+        dead_lettered: Callable[[Delivery, Failure], Awaitable[None]] | None = None,
     ) -> None:
         self._backends = backends
         self._release = release
         self._worker = worker
+        self._dead_lettered = dead_lettered
+        """Middleware ``on_dead_letter`` for the jobs dead-lettered here (None: no middleware)."""
         self.lost = 0
         self.invalid = 0
 
@@ -99,9 +102,11 @@ class Completer:
             outage = Outage("dead-lettering a job", queue=queue)
             while True:
                 try:
-                    await backend.dead_letter(d, failure, self._worker)
+                    buried = await backend.dead_letter(d, failure, self._worker)
                     break
                 except outage.errors as exc:
                     await outage.failed(exc)
             outage.recovered()
+            if buried and self._dead_lettered is not None:
+                await self._dead_lettered(d, failure)
         self.invalid += len(invalid)

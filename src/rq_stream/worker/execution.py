@@ -21,6 +21,7 @@ from rq_stream.errors import Retry, SerializationError
 from rq_stream.worker import processes
 from rq_stream.worker.admission import RateGate
 from rq_stream.worker.channel import Channel, Outbox
+from rq_stream.worker.hooks import WorkerHooks
 from rq_stream.worker.host import WorkerApp
 from rq_stream.worker.job_context import JobContext, _current
 from rq_stream.worker.policy import ArgumentError, ResultNotSerializable, TaskTimeout, decide
@@ -83,6 +84,10 @@ class Executor:
         self.call: RunStep = self._invoke
         self.state: Any = None
         """The lifespan's state, which every job's context carries (set at start-up)."""
+        self.on_success: Callable[[JobContext, Any, float], Awaitable[None]] | None = None
+        """Middleware ``on_success`` hooks (``call`` wrapped for ``on_start``, ``failure_hooks``):
+        set at start-up only if some middleware overrides them (see :mod:`.hooks`)."""
+        self.failure_hooks: WorkerHooks | None = None
         self._limiter = anyio.CapacityLimiter(min(concurrency, 200))
         self._processes = anyio.CapacityLimiter(min(concurrency, os.cpu_count() or 2))
         self._refs: dict[str, processes.TaskRef] = {}
@@ -124,15 +129,18 @@ class Executor:
         # Rate-limit gate: over the limit, the job is deferred, not run.
         if task.settings.rate_limit is not None and not await self._gate.admit(task, d):
             return
-        ctx = JobContext(d.job_id, task.name, d.queue, d.attempt, self._name, self.state)
-        token = _current.set(ctx)
+        job = JobContext(d.job_id, task.name, d.queue, d.attempt, self._name, self.state)
+        token = _current.set(job)
         if self._trace:
             self._log(task, d).debug("job started")
         if t0 is None:
             t0 = time.perf_counter()
         try:
             value = await self.call(task, d)
-            done.put(Completion(d, codec.dumps(value)))  # encode; the completer acks in batches
+            result = codec.dumps(value)
+            if self.on_success is not None:  # middleware: before the ack (at-least-once)
+                await self.on_success(job, value, time.perf_counter() - t0)
+            done.put(Completion(d, result))  # the completer acks in batches
             if self._trace:
                 self._log(task, d).debug("job succeeded", duration_ms=_ms_since(t0))
             return
@@ -145,7 +153,7 @@ class Executor:
             failure = exc
         finally:
             _current.reset(token)
-        await self._failed(task, d, failure, _ms_since(t0))
+        await self._failed(task, d, failure, _ms_since(t0), job)
 
     def _log(self, task: Task[Any, Any], d: Delivery) -> Any:
         return self.log.bind(job_id=d.job_id, task=task.name, queue=d.queue, attempt=d.attempt)
@@ -190,9 +198,12 @@ class Executor:
         raise _LeaseLost  # lease_lost() cancelled the scope: the subprocess was killed
 
     async def _failed(
-        self, task: Task[Any, Any], d: Delivery, exc: Exception, duration_ms: float
+        self, task: Task[Any, Any], d: Delivery, exc: Exception, duration_ms: float, job: JobContext
     ) -> None:
         decision = decide(task.settings, d.attempt, exc)
+        hooks = self.failure_hooks
+        if hooks is not None:
+            await hooks.failed(job, exc, duration_ms / 1000)
         log = self._log(task, d).bind(duration_ms=duration_ms)
         backend = self._backends[d.queue]
         outage = Outage("recording a failure", queue=d.queue)
@@ -206,6 +217,8 @@ class Executor:
             except outage.errors as err:
                 await outage.failed(err)
         outage.recovered()
+        if hooks is not None:
+            await hooks.recorded(job, exc, decision.delay_ms if decision.retry else None, owned)
         error = f"{decision.failure.exc_type}: {decision.failure.message}"
         if not owned:
             log.warning("job failed but was no longer owned by this worker", error=error)

@@ -3,7 +3,7 @@ structurally, so the runtime never imports the client side."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
@@ -14,6 +14,7 @@ from rq_stream.connect.connection import ConnectionSettings
 from rq_stream.connect.notify import Channels
 from rq_stream.keys import AppKeys
 from rq_stream.lifespan import LifespanFunction
+from rq_stream.middleware import Middleware
 from rq_stream.scripts import Scripts
 
 
@@ -30,6 +31,10 @@ class WorkerApp(Protocol):
     @property
     def lifespan_function(self) -> LifespanFunction | None:
         """What ``@app.lifespan`` registered, run by every worker process."""
+
+    @property
+    def middleware(self) -> Sequence[Middleware]:
+        """Registered middleware, in order."""
 
     @property
     def lease_s(self) -> float:

@@ -21,6 +21,7 @@ from rq_stream.worker.state import WorkerState
 PRUNE_EVERY_S = 300.0
 PRUNE_IDLE_MS = 3_600_000
 """A dead worker's consumer is forgotten after an hour idle (and 10 leases), nothing pending."""
+CRASHED = "started too many times without finishing (its worker crashed or was killed each time)"
 
 
 class Intake(WorkerState):
@@ -159,6 +160,16 @@ class Intake(WorkerState):
         for d in ready:
             held[d.token] = d
             jobs.put(d)
+        if self._unreported:
+            await self._report_dead_letters()
+
+    async def _report_dead_letters(self) -> None:
+        """Middleware ``on_dead_letter`` for the jobs the intake dead-lettered, once the jobs
+        taken beside them are held (renewed) and handed to the executors."""
+        unreported, self._unreported = self._unreported, []
+        assert self._hooks is not None
+        for d, failure in unreported:
+            await self._hooks.dead_lettered(d, failure)
 
     def _isolate(self, d: Delivery) -> None:
         """Hold a job that must run alone (not started; its slot is given back)."""
@@ -190,6 +201,8 @@ class Intake(WorkerState):
                     d.attempt = attempt
                     self._take(1)
                     self._not_run(d)
+                    if self._unreported:
+                        await self._report_dead_letters()
                     continue
                 d.started, d.attempt = True, attempt
                 self.log.warning(
@@ -230,6 +243,8 @@ class Intake(WorkerState):
                 job_id=d.job_id or codec.peek_job_id(d.raw),
                 queue=d.queue,
             )
+            if self._hooks is not None:
+                self._unreported.append((d, Failure("WorkerLost", CRASHED)))
 
     def _prepare(self, d: Delivery) -> Failure | None:
         """Decode a delivery; the failure if it cannot run on this worker."""
@@ -267,6 +282,8 @@ class Intake(WorkerState):
             self.stats.failed += 1
             self.log.error("job cannot run; moved it to the dead-letter stream",
                            error=failure.message, **context)  # fmt: skip
+            if self._hooks is not None:
+                self._unreported.append((d, failure))
         else:
             self.log.warning("job cannot run, and this worker no longer owns it (another worker "
                              "took it over); not dead-lettered here", error=failure.message,

@@ -43,6 +43,7 @@ from rq_stream.worker.admission import RateGate
 from rq_stream.worker.channel import Channel, Outbox
 from rq_stream.worker.completer import Completer
 from rq_stream.worker.execution import Executor
+from rq_stream.worker.hooks import WorkerHooks
 from rq_stream.worker.host import WorkerApp
 from rq_stream.worker.injection import install as install_injection
 from rq_stream.worker.intake import Intake
@@ -149,7 +150,9 @@ class Worker(Intake, Upkeep, Generic[AppT]):
     async def run(self) -> None:
         jobs: Channel[Delivery] = Channel()
         done: Outbox[Completion] = Outbox()
-        completer = Completer(self.backends, self._release_completed, self.name)
+        hooks = self._hooks = self._install_middleware()
+        completer = Completer(self.backends, self._release_completed, self.name,
+                              hooks.dead_lettered if hooks else None)  # fmt: skip
         started = False
         try:
             async with failure_unwrapped(), anyio.create_task_group() as outer:
@@ -158,6 +161,9 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                 await self._start_up()
                 started = True
                 await self._enter_scope()  # the lifespan; LifespanFailed: no job was taken
+                self._wire_calls(hooks)
+                if hooks is not None:  # after the lifespan is entered
+                    await hooks.worker_started()
                 outer.start_soon(self._heartbeat)
                 outer.start_soon(self._renew)
                 async with anyio.create_task_group() as finishing:
@@ -173,8 +179,13 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                         for d in jobs.drain():
                             await self._executor.hand_back(d)
                         done.close()
+                if hooks is not None:  # every job acked or handed back; the lifespan still open
+                    await hooks.worker_stopped()
                 outer.cancel_scope.cancel()
         finally:
+            if hooks is not None:  # a forced exit: on_worker_stop still pairs on_worker_start
+                with anyio.move_on_after(5, shield=True):
+                    await hooks.worker_stopped()
             await self._close_scope()  # worker-cached providers, then the lifespan's exit
             if started:  # even when cancelled: hand back what a cut-off read left, deregister
                 await self._leave()
@@ -185,6 +196,28 @@ class Worker(Intake, Upkeep, Generic[AppT]):
             failed=self.stats.failed,
             handed_back=self.stats.handed_back,
         )
+
+    def _install_middleware(self) -> WorkerHooks | None:
+        """The app's middleware, noted once per run: the executor gets only the steps some
+        middleware overrides; None if the app has none."""
+        executor = self._executor
+        hooks = (
+            WorkerHooks(self.app.middleware, self.log, self.info) if self.app.middleware else None
+        )
+        executor.on_success = hooks.succeeded if hooks and hooks.success else None
+        executor.failure_hooks = hooks if hooks and hooks.any_failure else None
+        return hooks
+
+    def _wire_calls(self, hooks: WorkerHooks | None) -> None:
+        """The run step, built anew each run: the task call, wrapped by dependency injection
+        (only if some task has ``Depends`` parameters), wrapped by the ``on_start`` hooks
+        (outermost, so they fire for every job)."""
+        executor = self._executor
+        executor.call = executor._invoke
+        assert self._scope is not None
+        install_injection(executor, self.app.tasks, self._scope)
+        if hooks is not None and hooks.start:
+            executor.call = hooks.wrap(executor.call)
 
     async def _start_up(self) -> None:
         await self.app.connect()
@@ -223,7 +256,6 @@ class Worker(Intake, Upkeep, Generic[AppT]):
         executor inject the tasks' ``Depends`` parameters (only if some task has any)."""
         self._scope = WorkerScope(self.app.lifespan_function, self.log)
         self._executor.state = await self._scope.enter(self.info)
-        install_injection(self._executor, self.app.tasks, self._scope)
 
     async def _close_scope(self) -> None:
         scope, self._scope = self._scope, None

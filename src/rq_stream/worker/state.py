@@ -8,10 +8,11 @@ from typing import Any
 
 import anyio
 
-from rq_stream.backends.base import Backend, Completion, Delivery
+from rq_stream.backends.base import Backend, Completion, Delivery, Failure
 from rq_stream.backends.presence import Presence
 from rq_stream.connect.notify import Inbox
 from rq_stream.worker.execution import Executor
+from rq_stream.worker.hooks import WorkerHooks
 from rq_stream.worker.host import WorkerApp
 from rq_stream.worker.stats import WorkerStats
 
@@ -42,6 +43,8 @@ class WorkerState:
     log: Any
     _limits: dict[str, tuple[int, int]]
     _executor: Executor
+    _hooks: WorkerHooks | None
+    """The app's middleware (set when ``run`` starts; None: no middleware)."""
 
     def _init_state(self) -> None:
         """The slot accounting and the job hand-over state, all empty (queues are set)."""
@@ -65,6 +68,9 @@ class WorkerState:
         self._to_isolate = anyio.Event()
         self._wakes: dict[str, Inbox] = {q: Inbox() for q in self.queues}
         self._stopping = anyio.Event()
+        self._hooks = None
+        self._unreported: list[tuple[Delivery, Failure]] = []
+        """Dead-lettered by the intake, for middleware's ``on_dead_letter`` (see ``_admit``)."""
 
     # ------------------------------------------------------------------ public
     @property
