@@ -21,6 +21,7 @@ from rq_stream.errors import (
 from rq_stream.options import Backoff
 from rq_stream.patterns.locks import LockNotAcquired
 from rq_stream.patterns.ratelimit import RateLimited
+from rq_stream.serializers import JsonSerializer, MsgpackSerializer, PydanticSerializer, Serializer
 from rq_stream.worker import JobContext, Worker, current_job
 
 __all__ = [
@@ -32,9 +33,12 @@ __all__ = [
     "JobInfo",
     "JobNotFound",
     "JobStatus",
+    "JsonSerializer",
     "LockLost",
     "LockNotAcquired",
+    "MsgpackSerializer",
     "PayloadTooLarge",
+    "PydanticSerializer",
     "RateLimited",
     "RedisOutOfMemory",
     "ReplicationTimeout",
@@ -43,6 +47,7 @@ __all__ = [
     "RqStream",
     "RqStreamError",
     "SerializationError",
+    "Serializer",
     "Task",
     "TaskFailed",
     "UnknownTask",

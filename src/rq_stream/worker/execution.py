@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 from anyio.lowlevel import checkpoint
 
-from rq_stream import codec, logs
+from rq_stream import logs
 from rq_stream.backends.base import Backend, Completion, Delivery
 from rq_stream.client.task import Task
 from rq_stream.errors import Retry, SerializationError
@@ -81,6 +81,7 @@ class Executor:
         self.running = 0
         """Jobs an executor is running right now."""
         self.call: RunStep = self._invoke
+        self._dumps = app.payloads.dumps  # the app's serializer (codec.dumps by default)
         self._limiter = anyio.CapacityLimiter(min(concurrency, 200))
         self._processes = anyio.CapacityLimiter(min(concurrency, os.cpu_count() or 2))
         self._refs: dict[str, processes.TaskRef] = {}
@@ -129,7 +130,7 @@ class Executor:
             t0 = time.perf_counter()
         try:
             value = await self.call(task, d)
-            done.put(Completion(d, codec.dumps(value)))  # encode; the completer acks in batches
+            done.put(Completion(d, self._dumps(value)))  # encode; the completer acks in batches
             if self._trace:
                 self._log(task, d).debug("job succeeded", duration_ms=_ms_since(t0))
             return

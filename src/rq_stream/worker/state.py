@@ -65,6 +65,8 @@ class WorkerState:
         self._to_isolate = anyio.Event()
         self._wakes: dict[str, Inbox] = {q: Inbox() for q in self.queues}
         self._stopping = anyio.Event()
+        self._payloads = self.app.payloads
+        """How envelopes decode (the app's serializer), read once."""
 
     # ------------------------------------------------------------------ public
     @property
