@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
 import pytest
 import pytest_asyncio
 
@@ -25,6 +26,7 @@ from rq_stream import (
 )
 from rq_stream.errors import ConfigurationError
 from rq_stream.scripts import source
+from tests.conftest import ROOT
 
 BACKENDS = ["streams", "lists"]
 SERIALIZERS: dict[str, Callable[[], Serializer]] = {
@@ -296,3 +298,30 @@ async def test_a_custom_serializer_works_end_to_end(
             await failing.result(timeout_s=5)
         with pytest.raises(SerializationError, match="cannot be encoded with custom"):
             await join.enqueue(b"\xff".decode("latin-1"), object())  # type: ignore[arg-type]
+
+
+def _readme_block(start: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    begin = text.index(start) + len(start)
+    return text[begin : text.index("\nEOF\n", begin)]
+
+
+async def test_the_readme_redis_cli_producer_works(redis_url: str, prefix: str) -> None:
+    """The README's redis-cli lines, run by the real redis-cli: the job runs and its JSON
+    result reads back with redis-cli."""
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    commands = _readme_block("redis-cli <<'EOF'\n").replace("rqs:", f"{prefix}:")
+    cli = ["redis-cli", "-p", port]
+    sent = await anyio.run_process(cli, input=commands.encode())
+    assert b"QUEUED" in sent.stdout, sent.stdout
+    async with RqStream(redis_url, prefix=prefix, serializer=JsonSerializer()) as app:
+
+        @app.task(name="shop.tasks.charge")
+        async def charge(order_id: int, currency: str = "EUR") -> dict[str, Any]:
+            return {"order": order_id, "charged": f"10 {currency}"}
+
+        await Worker(app, burst=True, handle_signals=False).run()
+        assert await app.known_queues() == ["default"]
+    key = f"{prefix}:{{default}}:job:order-17"
+    got = await anyio.run_process([*cli, "HGET", key, "r"])
+    assert json.loads(got.stdout) == {"order": 17, "charged": "10 EUR"}
