@@ -228,3 +228,26 @@ def test_the_readme_example_runs(redis_url: str, prefix: str) -> None:
         done.stdout
     )
     assert '{"order_id":2,"count":1,"placed_at":"2030-01-01T09:00:00Z"}' in done.stdout
+
+
+def test_the_cli_speaks_the_apps_serializer(redis_url: str, prefix: str) -> None:
+    """``rq-stream enqueue`` hands JSON arguments to a typed task (rebuilt at the worker),
+    ``result`` prints the JSON result, ``dlq show`` decodes the envelope with JSON."""
+    env = {**os.environ, "REDIS_URL": redis_url, "RQ_STREAM_PREFIX": prefix, "PYTHONPATH": "."}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "rq_stream", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout.strip()
+
+    app = "workers.serializers_example:app"
+    order = {"id": 3, "items": ["a", "b"], "placed_at": "2030-01-01T00:00:00Z"}
+    good = cli("enqueue", app, "checkout", "--args", json.dumps([order]))
+    bad = cli("enqueue", app, "checkout", "--args", json.dumps([{"id": "x"}]))
+    cli("worker", app, "--burst", "--log-level", "WARNING")
+    result = json.loads(cli("result", app, good))
+    assert result == {"order_id": 3, "count": 2, "placed_at": "2030-01-01T00:00:00Z"}
+    shown = json.loads(cli("dlq", app, "show", bad, "--json"))
+    assert shown["error_type"] == "ArgumentError" and shown["args"] == [{"id": "x"}]
+    assert "does not fit its annotation Order (pydantic+json)" in shown["message"]
