@@ -27,7 +27,7 @@ from typing import Any
 from rq_stream import codec
 from rq_stream.codec import Envelope
 from rq_stream.errors import ConfigurationError, EnvelopeError, SerializationError
-from rq_stream.serializers import MsgpackSerializer, Serializer, TypedSerializer
+from rq_stream.serializers import MSGPACK, MsgpackSerializer, Serializer, TypedSerializer
 
 EncodeJob = Callable[[str, str, Sequence[Any], Mapping[str, Any], int, "int | None", int], bytes]
 """``codec.encode_job``'s shape: job id, task, args, kwargs, enqueued_ms, result_ttl_s, limit."""
@@ -64,7 +64,7 @@ class Payloads:
 
 
 DEFAULT = Payloads(
-    serializer=MsgpackSerializer(),
+    serializer=MSGPACK,
     encode_job=codec.encode_job,
     decode_envelope=codec.decode_envelope,
     peek_job_id=codec.peek_job_id,
