@@ -9,7 +9,9 @@ What changes on the way: a ``tuple`` comes back as a ``list``; an aware ``dateti
 a ``bytearray`` or ``memoryview`` comes back as ``bytes``; a dict subclass comes back as a plain
 ``dict``. Anything else (objects,
 dataclasses, enums) is refused at enqueue with :class:`~rq_stream.errors.SerializationError`:
-pass plain data and rebuild objects inside the task.
+pass plain data and rebuild objects inside the task, or give the app a
+:class:`~rq_stream.serializers.PydanticSerializer` (:mod:`rq_stream.serializers`). This is the
+default serializer's format; :mod:`rq_stream.payloads` binds these functions for it.
 """
 
 from __future__ import annotations
