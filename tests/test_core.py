@@ -130,7 +130,8 @@ async def test_unserializable_argument(app: RqStream) -> None:
     async def f(x: object) -> None:
         return None
 
-    with pytest.raises(EnqueueError, match="cannot be encoded: cannot serialize object of type"):
+    expected = r"argument 0 \(a object\) of task .* cannot be encoded with msgpack: cannot"
+    with pytest.raises(EnqueueError, match=expected):
         await f.enqueue(object())
 
 

@@ -24,6 +24,7 @@ from rq_stream.middleware import EnqueueInfo, Middleware
 from rq_stream.options import Backoff
 from rq_stream.patterns.locks import LockNotAcquired
 from rq_stream.patterns.ratelimit import RateLimited
+from rq_stream.serializers import JsonSerializer, MsgpackSerializer, PydanticSerializer, Serializer
 from rq_stream.sync import SyncClient, SyncJob
 from rq_stream.worker import JobContext, Worker, WorkerInfo, current_job
 
@@ -38,11 +39,14 @@ __all__ = [
     "JobInfo",
     "JobNotFound",
     "JobStatus",
+    "JsonSerializer",
     "LifespanFailed",
     "LockLost",
     "LockNotAcquired",
     "Middleware",
+    "MsgpackSerializer",
     "PayloadTooLarge",
+    "PydanticSerializer",
     "RateLimited",
     "RedisOutOfMemory",
     "ReplicationTimeout",
@@ -51,6 +55,7 @@ __all__ = [
     "RqStream",
     "RqStreamError",
     "SerializationError",
+    "Serializer",
     "SyncClient",
     "SyncJob",
     "Task",

@@ -9,7 +9,9 @@ What changes on the way: a ``tuple`` comes back as a ``list``; an aware ``dateti
 a ``bytearray`` or ``memoryview`` comes back as ``bytes``; a dict subclass comes back as a plain
 ``dict``. Anything else (objects,
 dataclasses, enums) is refused at enqueue with :class:`~rq_stream.errors.SerializationError`:
-pass plain data and rebuild objects inside the task.
+pass plain data and rebuild objects inside the task, or give the app a
+:class:`~rq_stream.serializers.PydanticSerializer` (:mod:`rq_stream.serializers`). This is the
+default serializer's format; :mod:`rq_stream.payloads` binds these functions for it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,16 +155,36 @@ def encode_job(
         data: bytes = msgpack.packb(fields, **_packer_options)
     except (TypeError, ValueError, OverflowError) as exc:
         raise SerializationError(
-            f"arguments of task {task!r} cannot be encoded: {exc}; pass plain data "
-            "(str, int, float, bool, None, bytes, list, dict, datetime, UUID, Decimal, set)"
+            f"{culprit(dumps, args, kwargs)} of task {task!r} cannot be encoded with msgpack: "
+            f"{exc}; pass plain data (str, int, float, bool, None, bytes, list, dict, datetime, "
+            "UUID, Decimal, set), or see rq_stream.serializers (PydanticSerializer)"
         ) from None
-    if len(data) > max_bytes:
+    if len(data) > max_bytes:  # inline: the enqueue hot path
+        check_size(task, len(data), max_bytes)
+    return data
+
+
+def culprit(dumps: Callable[[Any], object], args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+    """Which argument ``dumps`` refuses ("argument 1 (a Foo)", "argument 'user' (a Foo)"): the
+    slow path of a refused enqueue, for its message."""
+    named: list[tuple[str, Any]] = [(str(i), a) for i, a in enumerate(args)]
+    named += [(repr(k), v) for k, v in kwargs.items()]
+    for where, value in named:
+        try:
+            dumps(value)
+        except (SerializationError, TypeError, ValueError, OverflowError):
+            return f"argument {where} (a {type(value).__qualname__})"
+    return "the arguments"
+
+
+def check_size(task: str, size: int, max_bytes: int) -> None:
+    """Refuse a job that encodes above ``max_bytes`` (:class:`PayloadTooLarge`)."""
+    if size > max_bytes:
         raise PayloadTooLarge(
-            f"job for task {task!r} encodes to {_human(len(data))}, above the limit of "
+            f"job for task {task!r} encodes to {_human(size)}, above the limit of "
             f"{_human(max_bytes)} (RqStream(max_payload_bytes=...)); store large data "
             "elsewhere and pass a reference"
         )
-    return data
 
 
 def decode_envelope(data: bytes, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES * 16) -> Envelope:
@@ -172,9 +194,14 @@ def decode_envelope(data: bytes, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES * 16
     try:
         fields = msgpack.unpackb(data, **_unpacker_options)
     except Exception as exc:
+        hint = (
+            "; it looks like JSON: was it written for an app with serializer=JsonSerializer()?"
+            if data[:1] == b"{"
+            else ""
+        )
         raise EnvelopeError(
-            f"payload is not valid msgpack ({type(exc).__name__}: {exc}); first bytes: "
-            f"{data[:32]!r}"
+            f"payload is not valid msgpack, the serializer of this app ({type(exc).__name__}: "
+            f"{exc}); first bytes: {data[:32]!r}{hint}"
         ) from None
     if not isinstance(fields, list) or not fields:
         raise EnvelopeError(f"payload is not an rq_stream envelope (got {type(fields).__name__})")
@@ -188,6 +215,30 @@ def decode_envelope(data: bytes, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES * 16
         _, job_id, task, args, kwargs, enqueued_ms, result_ttl_s = fields
     except ValueError:
         raise EnvelopeError(f"envelope has {len(fields)} fields, expected 7") from None
+    if not (
+        type(job_id) is str
+        and type(task) is str
+        and type(args) is list
+        and type(kwargs) is dict
+        and type(enqueued_ms) is int
+        and (result_ttl_s is None or (type(result_ttl_s) is int and 0 <= result_ttl_s <= _MAX_S))
+        and all(type(k) is str for k in kwargs)
+    ):
+        raise EnvelopeError(_field_problem(job_id, task, args, kwargs, enqueued_ms, result_ttl_s))
+    return Envelope(job_id, task, args, kwargs, enqueued_ms, result_ttl_s)
+
+
+def envelope_of(fields: list[Any]) -> Envelope:
+    """An :class:`Envelope` from its seven fields in order, checked as :func:`decode_envelope`
+    checks them (which inlines the same checks: it is the worker's hot path). For payloads of
+    other serializers (:mod:`rq_stream.payloads`)."""
+    version = fields[0]
+    if version != ENVELOPE_VERSION:
+        raise EnvelopeError(
+            f"envelope version {version!r} is not supported (this worker reads version "
+            f"{ENVELOPE_VERSION}); was it written by a newer rq_stream?"
+        )
+    _, job_id, task, args, kwargs, enqueued_ms, result_ttl_s = fields
     if not (
         type(job_id) is str
         and type(task) is str
@@ -256,6 +307,7 @@ __all__ = [
     "decode_envelope",
     "dumps",
     "encode_envelope",
+    "envelope_of",
     "loads",
     "peek_job_id",
 ]

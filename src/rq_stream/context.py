@@ -23,6 +23,7 @@ from rq_stream.connect.notify import Channels
 from rq_stream.connect.topology import Topology
 from rq_stream.errors import ConfigurationError
 from rq_stream.keys import AppKeys
+from rq_stream.payloads import Payloads, payloads_for
 from rq_stream.scripts import RedisRunner, ScriptRunner, Scripts
 from rq_stream.settings import Settings
 
@@ -41,6 +42,8 @@ class Context:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.keys = AppKeys(settings.prefix)
+        self.payloads: Payloads = payloads_for(settings.serializer)
+        """How jobs and results are encoded (the settings' serializer), chosen once."""
         self.queues: dict[str, QueueConfig] = {}
         """Declared queues (``app.queue(...)``); any other queue uses the streams backend."""
         self.known_queues: set[str] = set()
@@ -71,6 +74,7 @@ class Context:
             self.known_queues.clear()  # registered on the previous server, or under other keys
         self.settings = settings
         self.keys = AppKeys(settings.prefix)
+        self.payloads = payloads_for(settings.serializer)
 
     @property
     def connected(self) -> bool:
@@ -153,7 +157,8 @@ class Context:
         if self.queue_config(queue).backend == "lists":
             from rq_stream.backends.lists import ListsBackend
 
-            return ListsBackend(self.redis, self.blocking_redis, self.scripts, k, consumer)
+            return ListsBackend(self.redis, self.blocking_redis, self.scripts, k, consumer,
+                                job_id_of=self.payloads.peek_job_id)  # fmt: skip
         return StreamsBackend(self.redis, self.blocking_redis, self.scripts, k, consumer)
 
     # ----------------------------------------------------------------- lifecycle

@@ -53,11 +53,13 @@ class ReplicationTimeout(EnqueueError):
 
 
 class SerializationError(EnqueueError):
-    """A value cannot be encoded with msgpack (even with rq_stream's extension types)."""
+    """A value cannot be encoded by the app's serializer (msgpack by default, even with
+    rq_stream's extension types); the message names the argument, its type and the serializer."""
 
 
 class EnvelopeError(RqStreamError):
-    """A payload read from Redis is not a valid rq_stream job envelope."""
+    """A payload read from Redis is not a valid rq_stream job envelope for the app's serializer
+    (or a result it cannot read, or one that does not fit the task's return annotation)."""
 
 
 class UnknownTask(RqStreamError):

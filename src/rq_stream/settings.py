@@ -14,6 +14,7 @@ from rq_stream.connect import connection, topology
 from rq_stream.connect.connection import ConnectionSettings
 from rq_stream.connect.topology import Topology
 from rq_stream.errors import ConfigurationError
+from rq_stream.serializers import MSGPACK, Serializer
 
 
 def default_url() -> str:
@@ -32,6 +33,8 @@ class Settings:
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     wait_replicas: int = 0
     wait_timeout_ms: int = 1000
+    serializer: Serializer = MSGPACK
+    """Job payloads and results (:mod:`rq_stream.serializers`); msgpack by default."""
     topology: Topology = field(init=False, compare=False)
     """Where ``url`` points: one server, a Redis Cluster or a Sentinel-managed master."""
 

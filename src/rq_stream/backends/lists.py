@@ -28,7 +28,7 @@ import itertools
 import math
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -70,7 +70,8 @@ def _s(value: bytes | str) -> str:
 class ListsBackend:
     """``blmove``: None detects it once from the server; False forces ``BRPOPLPUSH``.
     ``stray_after_s``: how long a job in our processing list may stay unknown to us before it
-    is taken for a lost reply and returned to the backlog."""
+    is taken for a lost reply and returned to the backlog. ``job_id_of``: the job id in an
+    envelope (the app's serializer reads it; msgpack by default)."""
 
     kind = "lists"
 
@@ -84,6 +85,7 @@ class ListsBackend:
         *,
         blmove: bool | None = None,
         stray_after_s: float = 5.0,
+        job_id_of: Callable[[bytes], str | None] = codec.peek_job_id,
     ) -> None:
         self._r = client
         self._blocking = blocking
@@ -99,7 +101,9 @@ class ListsBackend:
         self._beat_at: float | None = None
         self._out: Counter[bytes] = Counter()
         """Envelopes handed to the runtime and not yet finished."""
-        self._reaper = Reaper(client, scripts, keys, consumer, self._out, stray_after_s)
+        self._job_id_of = job_id_of
+        """The job id in an envelope (the app's serializer reads it)."""
+        self._reaper = Reaper(client, scripts, keys, consumer, self._out, stray_after_s, job_id_of)
         self._seq = itertools.count(1)
 
     def _silence_ms(self) -> int:
@@ -202,7 +206,7 @@ class ListsBackend:
         return [self._delivery(raw) for raw in raws]
 
     def _delivery(self, raw: bytes) -> Delivery:
-        job_id = codec.peek_job_id(raw) or "?"
+        job_id = self._job_id_of(raw) or "?"
         return Delivery(queue=self.queue, token=f"{job_id}#{next(self._seq)}", raw=raw)
 
     async def _beat(self) -> None:

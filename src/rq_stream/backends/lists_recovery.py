@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -40,6 +40,7 @@ class Reaper:
         consumer: str,
         out: Counter[bytes],
         stray_after_s: float,
+        job_id_of: Callable[[bytes], str | None] = codec.peek_job_id,
     ) -> None:
         self._r = client
         self._scripts = scripts
@@ -48,6 +49,7 @@ class Reaper:
         self._proc = keys.processing(consumer)
         self._out = out
         self._stray_after_s = stray_after_s
+        self._job_id_of = job_id_of
         self._suspects: dict[bytes, float] = {}
         """Envelopes in our processing list that we do not know of, and since when."""
 
@@ -113,7 +115,7 @@ class Reaper:
         k = self._k
         args: list[Any] = [self.consumer]
         for raw in raws:
-            args += (raw, codec.peek_job_id(raw) or "")
+            args += (raw, self._job_id_of(raw) or "")
         keys = (self._proc, k.pending, k.job_prefix)
         return int(await self._scripts.run("list_return", keys, args))
 

@@ -68,7 +68,7 @@ async def _result_now(app: RqStream, job: Job[Any]) -> Any:
             f"no job {job.id!r} in queue {job.queue!r}: never enqueued there, or its result "
             "expired (result_ttl_s)"
         )
-    return outcome(job.id, *found)
+    return outcome(job.id, *found, app.payloads.loads)
 
 
 def result_command(args: argparse.Namespace) -> int:

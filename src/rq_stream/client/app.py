@@ -33,7 +33,10 @@ from rq_stream.options import TaskOptions, TaskSettings, Unpack, task_options
 from rq_stream.patterns.cache import Cached, cached
 from rq_stream.patterns.locks import Lock
 from rq_stream.patterns.ratelimit import RateLimiter, parse_rate
+from rq_stream.payloads import Payloads
 from rq_stream.scripts import Scripts
+from rq_stream.serializers import MSGPACK, Serializer
+from rq_stream.serializers import check as check_serializer
 from rq_stream.settings import Settings, default_url, target_url
 from rq_stream.sync import SyncClient
 
@@ -60,6 +63,8 @@ class RqStream:
     start with ``prefix``. ``lease_s`` is how long a job may go without its worker's renewal
     before another worker takes it over (the worker's event loop renews it every third of it,
     so only dead or stalled workers lose jobs; GIL-holding code belongs in ``process=True``).
+    ``serializer`` encodes job payloads and results (:mod:`rq_stream.serializers`: msgpack by
+    default, ``JsonSerializer()``, ``PydanticSerializer()``); nothing is ever unpickled.
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class RqStream:
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
         middleware: Sequence[Middleware] = (),
+        serializer: Serializer | None = None,
     ) -> None:
         settings = Settings(
             url=target_url(url, cluster_nodes, sentinels, service_name),
@@ -87,6 +93,7 @@ class RqStream:
             connection=connection_settings or ConnectionSettings(),
             wait_replicas=wait_replicas,
             wait_timeout_ms=wait_timeout_ms,
+            serializer=MSGPACK if serializer is None else check_serializer(serializer),
         )
         self.context = Context(settings)
         """Settings, key names and clients: what job handles, patterns and workers use."""
@@ -155,6 +162,15 @@ class RqStream:
     @property
     def lease_s(self) -> float:
         return self.settings.lease_s
+
+    @property
+    def serializer(self) -> Serializer:
+        return self.settings.serializer
+
+    @property
+    def payloads(self) -> Payloads:
+        """How this app's jobs and results are encoded (chosen once from its serializer)."""
+        return self.context.payloads
 
     @property
     def connection_settings(self) -> ConnectionSettings:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from rq_stream import codec
 from rq_stream.backends.dead_letters import DeadLetterStore
+from rq_stream.codec import Envelope
 from rq_stream.errors import EnvelopeError
 
 if TYPE_CHECKING:
@@ -43,18 +44,22 @@ class DeadLetter:
     worker: str
     payload: bytes
     """The original envelope, byte for byte (may be undecodable: that can be why it is here)."""
+    decode: Callable[[bytes], Envelope] = field(
+        default=codec.decode_envelope, repr=False, compare=False
+    )
+    """How the envelope decodes (the app's serializer; arguments as plain data)."""
 
     @property
     def args(self) -> list[Any] | None:
         try:
-            return list(codec.decode_envelope(self.payload).args)
+            return list(self.decode(self.payload).args)
         except EnvelopeError:
             return None
 
     @property
     def kwargs(self) -> dict[str, Any] | None:
         try:
-            return dict(codec.decode_envelope(self.payload).kwargs)
+            return dict(self.decode(self.payload).kwargs)
         except EnvelopeError:
             return None
 
@@ -63,10 +68,15 @@ def _dt(ms: bytes | None) -> datetime:
     return datetime.fromtimestamp(int(ms or 0) / 1000, tz=timezone.utc)
 
 
-def _letter(queue: str, entry_id: bytes, f: dict[bytes, bytes]) -> DeadLetter:
+def _letter(
+    queue: str,
+    entry_id: bytes,
+    f: dict[bytes, bytes],
+    decode: Callable[[bytes], Envelope] = codec.decode_envelope,
+) -> DeadLetter:
     payload = f.get(b"d", b"")
     try:
-        task: str | None = codec.decode_envelope(payload).task
+        task: str | None = decode(payload).task
     except EnvelopeError:
         task = None
     return DeadLetter(
@@ -82,6 +92,7 @@ def _letter(queue: str, entry_id: bytes, f: dict[bytes, bytes]) -> DeadLetter:
         last_at=_dt(f.get(b"last_ms")),
         worker=f.get(b"worker", b"").decode(),
         payload=payload,
+        decode=decode,
     )
 
 
@@ -93,6 +104,7 @@ class DeadLetters:
         self.queue = queue
         self.key = ctx.keys.queue(queue).dead
         self._store_: DeadLetterStore | None = None
+        self._decode = ctx.payloads.decode_envelope
 
     @property
     def _store(self) -> DeadLetterStore:
@@ -107,14 +119,14 @@ class DeadLetters:
 
     async def list(self, limit: int = 100, newest_first: bool = False) -> builtins.list[DeadLetter]:
         rows = await self._store.page(count=limit, newest_first=newest_first)
-        return [_letter(self.queue, eid, f) for eid, f in rows]
+        return [_letter(self.queue, eid, f, self._decode) for eid, f in rows]
 
     async def all(self) -> builtins.list[DeadLetter]:
         out: builtins.list[DeadLetter] = []
         start = "-"
         while True:
             rows = await self._store.page(start, _PAGE)
-            out += [_letter(self.queue, eid, f) for eid, f in rows]
+            out += [_letter(self.queue, eid, f, self._decode) for eid, f in rows]
             if len(rows) < _PAGE:
                 return out
             start = "(" + rows[-1][0].decode()
@@ -126,7 +138,7 @@ class DeadLetters:
             row = await self._store.entry(entry_or_job_id)
         else:
             row = await self._store.find(entry_or_job_id)
-        return _letter(self.queue, row[0], row[1]) if row else None
+        return _letter(self.queue, row[0], row[1], self._decode) if row else None
 
     async def replay(self, *ids: str) -> int:
         """Put dead letters (by entry id) back on the queue; each keeps its job id."""

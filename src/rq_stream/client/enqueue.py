@@ -15,7 +15,6 @@ from redis import exceptions as rex
 from rq_stream.backends.base import Backend, NewJob
 from rq_stream.client.job import Job
 from rq_stream.client.task import Call, Enqueuer
-from rq_stream.codec import encode_job
 from rq_stream.connect import connection
 from rq_stream.context import Context
 from rq_stream.errors import EnqueueError
@@ -77,7 +76,7 @@ class Producer:
             reply = replies[job.queue][seen[job.queue]]
             seen[job.queue] += 1
             if isinstance(reply, str):
-                jobs[i] = Job(self._ctx, reply, job.queue)
+                jobs[i] = job.for_id(reply)
         return jobs
 
     async def _send(self, by_queue: dict[str, list[NewJob]]) -> dict[str, list[bool | str]]:
@@ -109,7 +108,8 @@ class Producer:
         task.check_arguments(c.args, c.kwargs)
         queue = o.queue or task.settings.queue
         job_id = job_id or o.job_id or os.urandom(16).hex()  # as unique as uuid4, 1/4 the cost
-        payload = encode_job(
+        payloads = self._ctx.payloads
+        payload = payloads.encode_job(
             job_id,
             task.name,
             c.args,
@@ -120,13 +120,19 @@ class Producer:
         )
         delay_ms = int(o.delay_s * 1000) if o.delay_s else 0
         at_ms = int(o.at.timestamp() * 1000) if o.at is not None else 0
-        ukey = (
-            unique_key(self._ctx.keys, task, queue, c.args, c.kwargs)
-            if task.settings.unique
-            else ""
-        )
+        ukey = self._unique_key(c, queue) if task.settings.unique else ""
         new = NewJob(job_id, task.name, payload, delay_ms, at_ms, ukey, task.settings.unique_ttl_s)
-        return Job(self._ctx, job_id, queue), new
+        if payloads.rebuild is None:
+            return Job(self._ctx, job_id, queue), new
+        # A typed serializer: the handle rebuilds the result from the return annotation.
+        read = payloads.rebuild.result_reader(task.fn, task.name)
+        return Job(self._ctx, job_id, queue, read), new
+
+    def _unique_key(self, c: Call[Any], queue: str) -> str:
+        args, kwargs, plain = c.args, c.kwargs, self._ctx.payloads.to_plain
+        if plain is not None:  # a typed serializer: digest the plain data (models are not msgpack)
+            args, kwargs = tuple(plain(list(args))), plain(dict(kwargs))
+        return unique_key(self._ctx.keys, c.task, queue, args, kwargs)
 
     def _backend(self, queue: str) -> Backend:
         backend = self._backends.get(queue)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -79,10 +80,13 @@ class JobInfo:
         )
 
 
-def outcome(job_id: str, status: bytes, payload: bytes) -> Any:
-    """Turn a stored or published outcome into a value, or raise the task's failure."""
+def outcome(
+    job_id: str, status: bytes, payload: bytes, loads: Callable[[bytes], Any] = codec.loads
+) -> Any:
+    """Turn a stored or published outcome into a value (``loads``: the app's serializer), or
+    raise the task's failure (failure records are msgpack whatever the serializer)."""
     if status == b"S":
-        return codec.loads(payload)
+        return loads(payload)
     err = codec.loads(payload) if payload else {}
     raise TaskFailed(
         job_id,
@@ -95,12 +99,20 @@ def outcome(job_id: str, status: bytes, payload: bytes) -> Any:
 class Job(Generic[R]):
     """A handle on one enqueued job. Cheap to create; holds no connection."""
 
-    __slots__ = ("_ctx", "id", "queue")
+    __slots__ = ("_ctx", "_read", "id", "queue")
 
-    def __init__(self, ctx: Context, job_id: str, queue: str) -> None:
+    def __init__(
+        self, ctx: Context, job_id: str, queue: str, read: Callable[[bytes], Any] | None = None
+    ) -> None:
         self._ctx = ctx
         self.id = job_id
         self.queue = queue
+        self._read = read
+        """How the result is read, when not with the app's serializer alone (a typed one)."""
+
+    def for_id(self, job_id: str) -> Job[R]:
+        """A handle on another job of the same task and queue."""
+        return Job(self._ctx, job_id, self.queue, self._read)
 
     def __repr__(self) -> str:
         return f"Job(id={self.id!r}, queue={self.queue!r})"
@@ -139,4 +151,4 @@ class Job(Generic[R]):
                 f"no job {self.id!r} in queue {self.queue!r}: never enqueued there, or its "
                 "result expired (result_ttl_s)"
             )
-        return cast(R, outcome(self.id, status, payload))
+        return cast(R, outcome(self.id, status, payload, self._read or self._ctx.payloads.loads))

@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 from anyio.lowlevel import checkpoint
 
-from rq_stream import codec, logs
+from rq_stream import logs
 from rq_stream.backends.base import Backend, Completion, Delivery
 from rq_stream.client.task import Task
 from rq_stream.errors import Retry, SerializationError
@@ -88,6 +88,7 @@ class Executor:
         """Middleware ``on_success`` hooks (``call`` wrapped for ``on_start``, ``failure_hooks``):
         set at start-up only if some middleware overrides them (see :mod:`.hooks`)."""
         self.failure_hooks: WorkerHooks | None = None
+        self._dumps = app.payloads.dumps  # the app's serializer (codec.dumps by default)
         self._limiter = anyio.CapacityLimiter(min(concurrency, 200))
         self._processes = anyio.CapacityLimiter(min(concurrency, os.cpu_count() or 2))
         self._refs: dict[str, processes.TaskRef] = {}
@@ -137,7 +138,7 @@ class Executor:
             t0 = time.perf_counter()
         try:
             value = await self.call(task, d)
-            result = codec.dumps(value)
+            result = self._dumps(value)
             if self.on_success is not None:  # middleware: before the ack (at-least-once)
                 await self.on_success(job, value, time.perf_counter() - t0)
             done.put(Completion(d, result))  # the completer acks in batches

@@ -15,6 +15,7 @@ from rq_stream.connect.notify import Channels
 from rq_stream.keys import AppKeys
 from rq_stream.lifespan import LifespanFunction
 from rq_stream.middleware import Middleware
+from rq_stream.payloads import Payloads
 from rq_stream.scripts import Scripts
 
 
@@ -42,6 +43,10 @@ class WorkerApp(Protocol):
 
     @property
     def connection_settings(self) -> ConnectionSettings: ...
+
+    @property
+    def payloads(self) -> Payloads:
+        """How job payloads and results are encoded (the app's serializer)."""
 
     @property
     def redis(self) -> Redis: ...

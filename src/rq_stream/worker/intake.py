@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import anyio
 
-from rq_stream import codec
 from rq_stream.backends.base import ALONE, Delivery, Failure
 from rq_stream.errors import EnvelopeError
+from rq_stream.payloads import RebuildError
 from rq_stream.worker.channel import Channel
 from rq_stream.worker.resilience import Outage
 from rq_stream.worker.state import WorkerState
@@ -240,7 +240,7 @@ class Intake(WorkerState):
             self.log.error(
                 "job dead-lettered: it was started too many times without finishing "
                 "(its worker crashed or was killed each time)",
-                job_id=d.job_id or codec.peek_job_id(d.raw),
+                job_id=d.job_id or self._payloads.peek_job_id(d.raw),
                 queue=d.queue,
             )
             if self._hooks is not None:
@@ -248,10 +248,11 @@ class Intake(WorkerState):
 
     def _prepare(self, d: Delivery) -> Failure | None:
         """Decode a delivery; the failure if it cannot run on this worker."""
+        payloads = self._payloads
         try:
-            env = codec.decode_envelope(d.raw)
+            env = payloads.decode_envelope(d.raw)
         except EnvelopeError as exc:
-            d.job_id = d.job_id or codec.peek_job_id(d.raw) or ""
+            d.job_id = d.job_id or payloads.peek_job_id(d.raw) or ""
             return Failure("EnvelopeError", f"payload could not be decoded: {exc}")
         d.envelope, d.job_id = env, env.job_id
         task = self.app.tasks.get(env.task)
@@ -262,6 +263,11 @@ class Intake(WorkerState):
                 f"no task named {env.task!r} is registered on this worker (known: {known}); "
                 "deploy the task to the workers, then replay the dead letter",
             )
+        if payloads.rebuild is not None:  # a typed serializer: arguments from the type hints
+            try:
+                d.envelope = env = payloads.rebuild.arguments(task.name, task.fn, env)
+            except RebuildError as exc:
+                return Failure("ArgumentError", str(exc))
         d.max_attempts = task.settings.attempts_allowed
         ttl = env.result_ttl_s
         d.result_ttl_s = task.settings.result_ttl_s if ttl is None else ttl

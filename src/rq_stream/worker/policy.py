@@ -20,7 +20,7 @@ class ArgumentError(Exception):
 
 
 class ResultNotSerializable(Exception):
-    """The task returned a value msgpack cannot encode (never retried)."""
+    """The task returned a value the app's serializer cannot encode (never retried)."""
 
 
 _NEVER_RETRY: tuple[type[BaseException], ...] = (ArgumentError, ResultNotSerializable)

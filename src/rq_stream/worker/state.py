@@ -71,6 +71,8 @@ class WorkerState:
         self._hooks = None
         self._unreported: list[tuple[Delivery, Failure]] = []
         """Dead-lettered by the intake, for middleware's ``on_dead_letter`` (see ``_admit``)."""
+        self._payloads = self.app.payloads
+        """How envelopes decode (the app's serializer), read once."""
 
     # ------------------------------------------------------------------ public
     @property
