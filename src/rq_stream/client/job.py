@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from rq_stream import codec
 from rq_stream.backends.jobs import JobRecords
 from rq_stream.client.results import Results
+from rq_stream.connect.connection import translated
 from rq_stream.errors import JobNotFound, ResultTimeout, TaskFailed
 
 if TYPE_CHECKING:
@@ -127,11 +128,13 @@ class Job(Generic[R]):
         return JobRecords(self._ctx.redis, self._ctx.keys.queue(self.queue))
 
     async def info(self) -> JobInfo:
-        h = await self._records().record(self.id)
+        with translated(self._ctx.url):
+            h = await self._records().record(self.id)
         return JobInfo.from_hash(self.id, self.queue, h)
 
     async def status(self) -> JobStatus:
-        raw = await self._records().status(self.id)
+        with translated(self._ctx.url):
+            raw = await self._records().status(self.id)
         return JobStatus.NOT_FOUND if raw is None else JobStatus(raw.decode())
 
     async def result(self, timeout_s: float | None = None) -> R:
@@ -141,7 +144,8 @@ class Job(Generic[R]):
         ``TimeoutError``) after ``timeout_s``, :class:`JobNotFound` for an unknown job.
         Waits on a pub/sub notification, not by polling.
         """
-        status, payload = await Results(self._ctx).wait(self, timeout_s)
+        with translated(self._ctx.url):  # Redis out of reach: ConnectionFailed
+            status, payload = await Results(self._ctx).wait(self, timeout_s)
         if status == b"":
             raise ResultTimeout(
                 f"job {self.id} (queue {self.queue!r}) did not finish within {timeout_s} s"
