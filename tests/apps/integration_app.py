@@ -34,7 +34,7 @@ class Counting(CountingMiddleware):
         await self.count("before_enqueue", job.job_id)
 
 
-app = RqStream(URL, prefix=PREFIX, lease_s=2, serializer=JsonSerializer(), middleware=[Counting()])
+app = RqStream(URL, prefix=PREFIX, lease_s=5, serializer=JsonSerializer(), middleware=[Counting()])
 
 
 @dataclass
