@@ -126,6 +126,8 @@ class Worker(Intake, Upkeep, Generic[AppT]):
         logs.default_to_info()
         self.log = log.bind(worker=self.name)
         self._executor = self._make_executor()
+        self.scheduler = self._make_scheduler()
+        """Ticks the schedules of these queues (not in burst mode); its ``clock`` decides."""
 
     def _make_executor(self) -> Executor:
         gate = RateGate(self.app, self.backends, self.release, self.wake_delayed, self.log)
@@ -236,6 +238,8 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                     await outage.failed(exc)
             outage.recovered()
         await self._size_cold_prefetch()
+        if not self.burst:
+            await self._declare_schedules()
 
     def _log_started(self) -> None:
         self.log.info(
@@ -274,6 +278,8 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                     tg.start_soon(self._reclaim_loop, q, jobs)
                     tg.start_soon(self._delayed_loop, q)
                 tg.start_soon(self._isolation_loop, jobs)
+                if not self.burst:
+                    tg.start_soon(self._schedule_loop)
                 if self.burst:
                     tg.start_soon(self._burst_watch)
                 await self._stopping.wait()
