@@ -126,8 +126,6 @@ class Worker(Intake, Upkeep, Generic[AppT]):
         logs.default_to_info()
         self.log = log.bind(worker=self.name)
         self._executor = self._make_executor()
-        self.scheduler = self._make_scheduler()
-        """Ticks the schedules of these queues (not in burst mode); its ``clock`` decides."""
 
     def _make_executor(self) -> Executor:
         gate = RateGate(self.app, self.backends, self.release, self.wake_delayed, self.log)

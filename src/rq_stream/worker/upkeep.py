@@ -4,6 +4,7 @@ scheduler of the queues' cron and periodic tasks (:mod:`.scheduler`)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -23,8 +24,6 @@ INFO_EVERY_S = 1.0
 
 
 class Upkeep(WorkerState):
-    scheduler: Scheduler
-
     async def _size_cold_prefetch(self) -> None:
         """Before any job has run here: prefetch only what no other live worker would get,
         i.e. this worker's share of the current backlog beyond its executors."""
@@ -84,7 +83,10 @@ class Upkeep(WorkerState):
                 sleep_s = self.delayed_max_sleep_s if wait_ms < 0 else wait_ms / 1000
                 await wake.next(min(sleep_s, self.delayed_max_sleep_s))
 
-    def _make_scheduler(self) -> Scheduler:
+    @functools.cached_property
+    def scheduler(self) -> Scheduler:
+        """Ticks the schedules of this worker's queues (not in burst mode); its ``clock``
+        decides which ticks are due."""
         app = self.app
         stores = {q: ScheduleStore(app.redis, app.scripts, app.keys.queue(q), b.kind)
                   for q, b in self.backends.items()}  # fmt: skip
