@@ -20,6 +20,7 @@ from rq_stream.backends.base import NewJob
 from rq_stream.backends.schedules import BEHIND, CHANGED, ScheduleStore
 from rq_stream.client.task import Task
 from rq_stream.connect.notify import Channels
+from rq_stream.errors import RqStreamError
 from rq_stream.payloads import Payloads
 from rq_stream.schedules import Schedule
 from rq_stream.worker.resilience import Outage
@@ -100,7 +101,12 @@ class Scheduler:
         if not ticks:  # skipped by catch_up="none": advance only
             reply = await store.fire(s.name, entry.definition, advance, None)
         for tick in ticks:
-            reply = await store.fire(s.name, entry.definition, tick, self._job(s, tick, now))
+            try:
+                job = self._job(s, tick, now)
+            except RqStreamError as exc:  # e.g. the app's serializer refuses the arguments
+                self._skip(s.name, f"its job cannot be encoded: {exc}")
+                return CHANGED
+            reply = await store.fire(s.name, entry.definition, tick, job)
             if reply == CHANGED:
                 return reply
             if reply != BEHIND and tick > entry.last_ms:
