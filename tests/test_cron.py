@@ -18,6 +18,7 @@ from rq_stream.errors import ConfigurationError
 from rq_stream.schedules import Schedule, timing
 from rq_stream.worker import Worker
 from rq_stream.worker.scheduler import Scheduler
+from tests.cluster_fixtures import LocalCluster
 
 UNKNOWN_TZ = "unknown timezone 'Mars/Olympus': use an IANA name such as 'Europe/Berlin' or 'UTC'"
 T0 = 1_800_000_000_000  # a multiple of 10 s, in ms
@@ -273,3 +274,34 @@ async def test_a_running_worker_picks_up_an_added_schedule_at_once(app: RqStream
         assert await app.remove_schedule("added")
         worker.request_stop()
     assert worker.scheduler.fired >= 1
+
+
+@pytest.mark.slow
+async def test_schedules_tick_on_a_redis_cluster(redis_cluster: LocalCluster, prefix: str) -> None:
+    """A schedule lives in its queue's slot: the tick script (schedules, ticks, backlog, job
+    record) is single-slot on every queue, whichever node holds it."""
+    app = RqStream(redis_cluster.url, prefix=prefix)
+    queues = ["alpha", "beta", "gamma", "delta"]
+    for i, q in enumerate(queues):
+        app.queue(q, backend="lists" if i % 2 else "streams")
+
+    @app.task(name="job")
+    def job(q: str) -> str:
+        return q
+
+    clock = Clock(T0)
+    async with app:
+        for q in queues:
+            s = Schedule(f"s-{q}", "job", q, timing(None, timedelta(seconds=1), "UTC", "all"),
+                         (q,))  # fmt: skip
+            await store(app.context, s, T0)
+        s = Worker(app, queues=queues, handle_signals=False).scheduler
+        s.clock = clock
+        clock.ms = T0 + 3000
+        await s.reload()
+        assert await s.tick() == T0 + 4000
+        assert s.fired == 3 * len(queues)
+        assert {i.name: i.last_run for i in await app.list_schedules()} == {
+            f"s-{q}": datetime.fromtimestamp((T0 + 3000) / 1000, timezone.utc) for q in queues
+        }
+        assert await app.remove_schedule("s-beta")
