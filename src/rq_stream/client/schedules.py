@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from rq_stream.backends.schedules import ScheduleStore
 from rq_stream.client import admin
-from rq_stream.client.task import Call, Task
+from rq_stream.client.task import Call, Task, TaskDecorator
 from rq_stream.context import Context
 from rq_stream.errors import ConfigurationError
 from rq_stream.schedules import CatchUp, Schedule, check_name, timing
@@ -77,13 +77,13 @@ class Scheduling:
         tz: str = "UTC",
         catch_up: CatchUp = "latest",
         name: str | None = None,
-    ) -> Callable[[Callable[[], Any]], Task[[], Any]]:
+    ) -> TaskDecorator:
         """Run a task that takes no arguments on a schedule: ``@app.cron("*/5 * * * *",
         tz="Europe/Berlin")`` or ``@app.cron(every=timedelta(seconds=30))``, over a plain
         function (registered as a task) or an ``@app.task`` handle."""
         timing(cron, every, tz, catch_up)  # fail at the decorator line, before the function
 
-        def register(fn: Callable[[], Any]) -> Task[[], Any]:
+        def register(fn: Callable[[], Any]) -> Task[Any, Any]:
             task = fn if isinstance(fn, Task) else self.task(fn)
             required = [p.name for p in inspect.signature(task.fn).parameters.values()
                         if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL,
@@ -97,7 +97,7 @@ class Scheduling:
                                 catch_up=catch_up, name=name)  # fmt: skip
             return task
 
-        return register
+        return cast(TaskDecorator, register)
 
     def schedule(
         self: _App,
