@@ -305,3 +305,17 @@ async def test_schedules_tick_on_a_redis_cluster(redis_cluster: LocalCluster, pr
             f"s-{q}": datetime.fromtimestamp((T0 + 3000) / 1000, timezone.utc) for q in queues
         }
         assert await app.remove_schedule("s-beta")
+
+
+async def test_run_until_idle_and_burst_workers_leave_schedules_alone(app: RqStream) -> None:
+    from rq_stream.testing import run_until_idle
+
+    @app.cron(every=timedelta(seconds=1), name="beat")
+    def beat() -> None:
+        pass
+
+    await app.tasks["report"].enqueue("now")
+    report = await run_until_idle(app)
+    assert report.completed == 1
+    await Worker(app, burst=True, handle_signals=False).run()
+    assert await app.list_schedules() == [] and await tick_ids(app, "beat") == []

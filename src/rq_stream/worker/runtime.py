@@ -236,7 +236,7 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                     await outage.failed(exc)
             outage.recovered()
         await self._size_cold_prefetch()
-        if not self.burst:
+        if self.run_schedules and not self.burst:
             await self._declare_schedules()
 
     def _log_started(self) -> None:
@@ -276,7 +276,7 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                     tg.start_soon(self._reclaim_loop, q, jobs)
                     tg.start_soon(self._delayed_loop, q)
                 tg.start_soon(self._isolation_loop, jobs)
-                if not self.burst:
+                if self.run_schedules and not self.burst:
                     tg.start_soon(self._schedule_loop)
                 if self.burst:
                     tg.start_soon(self._burst_watch)

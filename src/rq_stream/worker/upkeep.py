@@ -24,6 +24,10 @@ INFO_EVERY_S = 1.0
 
 
 class Upkeep(WorkerState):
+    run_schedules = True
+    """False: this worker neither stores nor ticks schedules (``run_until_idle`` sets it; burst
+    workers never do)."""
+
     async def _size_cold_prefetch(self) -> None:
         """Before any job has run here: prefetch only what no other live worker would get,
         i.e. this worker's share of the current backlog beyond its executors."""
