@@ -15,7 +15,8 @@ from rq_stream.testing import RedisServer
 ALLOW_OOM = "#!lua flags=allow-oom\n"
 PRODUCER_SIDE = {"enqueue", "list_enqueue", "stream_replay", "list_replay",
                  "cache_fill", "cache_get", "cache_set", "lock_acquire", "lock_release",
-                 "lock_renew", "rate_acquire", "list_counts"}  # fmt: skip
+                 "lock_renew", "rate_acquire", "list_counts",
+                 "cron_tick", "list_cron_tick"}  # fmt: skip
 
 
 def names() -> list[str]:

@@ -102,6 +102,17 @@ class QueueKeys:
         """Rate limiter state for a task (or a per-key limit) of this queue."""
         return f"{self.tag}:rate:{name}"
 
+    @property
+    def schedules(self) -> str:
+        """Hash: schedule name -> its definition (rq_stream.schedules), for the schedules
+        whose jobs go to this queue (in the queue's slot, so a tick is enqueued atomically)."""
+        return f"{self.tag}:schedules"
+
+    @property
+    def schedule_ticks(self) -> str:
+        """Hash: schedule name -> its last tick (ms) enqueued or skipped; only moves forward."""
+        return f"{self.tag}:schedules:ticks"
+
 
 @dataclass(frozen=True, slots=True)
 class AppKeys:
@@ -123,6 +134,11 @@ class AppKeys:
     def worker(self, name: str) -> str:
         """String with a TTL: a live worker's heartbeat and description."""
         return f"{self.prefix}:worker:{name}"
+
+    @property
+    def schedules_channel(self) -> str:
+        """Pub/sub channel: a schedule was added or removed (workers re-read them)."""
+        return f"{self.prefix}:schedules:changed"
 
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"

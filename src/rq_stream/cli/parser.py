@@ -5,6 +5,7 @@
   rq-stream enqueue MODULE:APP TASK [--args JSON] [--kwargs JSON] [--queue Q] [--delay S]
   rq-stream result MODULE:APP JOB_ID [--queue Q] [--wait S]
   rq-stream dlq MODULE:APP list|show|replay|purge [--queue Q] ...
+  rq-stream cron MODULE:APP list [--json] | remove NAME
 
 Exit codes: 0 done; 1 the job failed (result), the user declined, or an unexpected error; 2 bad
 input or Redis unreachable; 3 the job has not finished (result); 78 a worker cannot start (bad
@@ -17,6 +18,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from rq_stream.cli.cron import cron_command
 from rq_stream.cli.dead_letters import dlq_command, dlq_list, dlq_purge, dlq_replay, dlq_show
 from rq_stream.cli.info import info_command
 from rq_stream.cli.jobs import enqueue_command, result_command
@@ -185,6 +187,17 @@ def _add_dlq(sub: Any, common: argparse.ArgumentParser) -> None:
         p.set_defaults(action=fn)
 
 
+def _add_cron(sub: Any, common: argparse.ArgumentParser) -> None:
+    c = sub.add_parser("cron", parents=[common], help="list or remove stored schedules")
+    c.add_argument("app", help="MODULE:ATTRIBUTE of the RqStream application")
+    actions = c.add_subparsers(dest="cron_action", required=True)
+    ls = actions.add_parser("list", parents=[common], help="schedules with their next run")
+    ls.add_argument("--json", action="store_true", help="JSON for scripts")
+    rm = actions.add_parser("remove", parents=[common], help="remove a stored schedule")
+    rm.add_argument("name", help="the schedule's name (see cron list)")
+    c.set_defaults(func=cron_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rq-stream", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -200,5 +213,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(sub, common)
     _add_jobs(sub, common)
     _add_dlq(sub, common)
+    _add_cron(sub, common)
     parser.set_defaults(url=None)
     return parser

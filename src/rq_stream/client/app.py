@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import Any, Protocol, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from rq_stream import validate
 from rq_stream.backends.base import Backend
@@ -14,8 +14,9 @@ from rq_stream.client.context_view import ContextView
 from rq_stream.client.dead_letters import DeadLetters
 from rq_stream.client.enqueue import Producer
 from rq_stream.client.job import Job
+from rq_stream.client.schedules import Scheduling
 from rq_stream.client.sync_job import SyncJob
-from rq_stream.client.task import Call, P, R, Task, default_name
+from rq_stream.client.task import Call, P, R, Task, TaskDecorator, default_name
 from rq_stream.codec import DEFAULT_MAX_PAYLOAD_BYTES
 from rq_stream.connect.connection import ConnectionSettings
 from rq_stream.context import BackendKind, Context, QueueConfig
@@ -27,6 +28,7 @@ from rq_stream.options import TaskOptions, TaskSettings, Unpack, task_options
 from rq_stream.patterns.cache import Cached, cached
 from rq_stream.patterns.locks import Lock
 from rq_stream.patterns.ratelimit import RateLimiter, parse_rate
+from rq_stream.schedules import Schedule
 from rq_stream.serializers import MSGPACK, Serializer
 from rq_stream.serializers import check as check_serializer
 from rq_stream.settings import Settings, default_url, target_url
@@ -37,14 +39,7 @@ __all__ = ["BackendKind", "QueueConfig", "RqStream", "default_url"]
 T = TypeVar("T")
 
 
-class _TaskDecorator(Protocol):
-    @overload
-    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
-    @overload
-    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
-
-
-class RqStream(ContextView):
+class RqStream(ContextView, Scheduling):
     """An application: its tasks, its Redis and its queues.
 
     ``url`` defaults to ``$REDIS_URL`` or ``redis://127.0.0.1:6379/0``; a Redis Cluster is
@@ -90,6 +85,8 @@ class RqStream(ContextView):
         self.context = Context(settings)
         """Settings, key names and clients: what job handles, patterns and workers use."""
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self.schedules: dict[str, Schedule] = {}
+        """Schedules declared in code (``@app.cron``, ``app.schedule``): see Scheduling."""
         self.lifespan_function: LifespanFunction | None = None
         """What ``@app.lifespan`` registered: every worker process runs it."""
         self._middleware = [check(m) for m in middleware]
@@ -120,7 +117,7 @@ class RqStream(ContextView):
     @overload
     def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
     @overload
-    def task(self, /, **options: Unpack[TaskSettings]) -> _TaskDecorator: ...
+    def task(self, /, **options: Unpack[TaskSettings]) -> TaskDecorator: ...
 
     def task(self, fn: Any = None, /, **options: Any) -> Any:
         """Register a task: ``@app.task`` or ``@app.task(queue="emails", retries=3)``.

@@ -6,9 +6,9 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from rq_stream.dependencies import Provider, injected_parameters
 from rq_stream.errors import ConfigurationError, EnqueueError
@@ -190,3 +190,12 @@ class BoundTask(Generic[P, R]):
     def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
         (job,) = self._task.app.enqueue_many_sync([self.call(*args, **kwargs)])
         return job
+
+
+class TaskDecorator(Protocol):
+    """What ``@app.task(...)`` with settings returns: it turns a function into a task."""
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...

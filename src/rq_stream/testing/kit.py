@@ -109,6 +109,7 @@ async def run_until_idle(
         app, queues, concurrency, handle_signals=False, grace_s=1.0, delayed_max_sleep_s=0.1,
         name=f"run_until_idle-{uuid.uuid4().hex[:8]}",
     )  # fmt: skip
+    worker.run_schedules = False  # a test runs what it enqueued, not the app's cron ticks
     idle = _Idle(app, worker, delayed)
     try:
         async with anyio.create_task_group() as tg:

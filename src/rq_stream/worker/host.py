@@ -16,6 +16,7 @@ from rq_stream.keys import AppKeys
 from rq_stream.lifespan import LifespanFunction
 from rq_stream.middleware import Middleware
 from rq_stream.payloads import Payloads
+from rq_stream.schedules import Schedule
 from rq_stream.scripts import Scripts
 
 
@@ -28,6 +29,13 @@ class WorkerApp(Protocol):
 
     @property
     def keys(self) -> AppKeys: ...
+
+    @property
+    def schedules(self) -> Mapping[str, Schedule]:
+        """Schedules declared in code: each worker stores those of its queues at start-up."""
+
+    @property
+    def max_payload_bytes(self) -> int: ...
 
     @property
     def lifespan_function(self) -> LifespanFunction | None:

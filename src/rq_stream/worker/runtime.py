@@ -236,6 +236,8 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                     await outage.failed(exc)
             outage.recovered()
         await self._size_cold_prefetch()
+        if self.run_schedules and not self.burst:
+            await self._declare_schedules()
 
     def _log_started(self) -> None:
         self.log.info(
@@ -274,6 +276,8 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                     tg.start_soon(self._reclaim_loop, q, jobs)
                     tg.start_soon(self._delayed_loop, q)
                 tg.start_soon(self._isolation_loop, jobs)
+                if self.run_schedules and not self.burst:
+                    tg.start_soon(self._schedule_loop)
                 if self.burst:
                     tg.start_soon(self._burst_watch)
                 await self._stopping.wait()

@@ -1,8 +1,10 @@
 """The worker's upkeep beside its executors: lease renewal, the heartbeat (``info`` row,
-backend liveness, shared job pace) and, per queue, the delayed mover woken by producers."""
+backend liveness, shared job pace), per queue, the delayed mover woken by producers, and the
+scheduler of the queues' cron and periodic tasks (:mod:`.scheduler`)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -11,8 +13,10 @@ from typing import Any
 import anyio
 
 from rq_stream import codec
+from rq_stream.backends.schedules import ScheduleStore
 from rq_stream.connect.notify import Inbox
 from rq_stream.worker.resilience import Outage
+from rq_stream.worker.scheduler import Scheduler
 from rq_stream.worker.state import WorkerState
 
 INFO_EVERY_S = 1.0
@@ -20,6 +24,10 @@ INFO_EVERY_S = 1.0
 
 
 class Upkeep(WorkerState):
+    run_schedules = True
+    """False: this worker neither stores nor ticks schedules (``run_until_idle`` sets it; burst
+    workers never do)."""
+
     async def _size_cold_prefetch(self) -> None:
         """Before any job has run here: prefetch only what no other live worker would get,
         i.e. this worker's share of the current backlog beyond its executors."""
@@ -78,6 +86,33 @@ class Upkeep(WorkerState):
             if wait_ms != 0:
                 sleep_s = self.delayed_max_sleep_s if wait_ms < 0 else wait_ms / 1000
                 await wake.next(min(sleep_s, self.delayed_max_sleep_s))
+
+    @functools.cached_property
+    def scheduler(self) -> Scheduler:
+        """Ticks the schedules of this worker's queues (not in burst mode); its ``clock``
+        decides which ticks are due."""
+        app = self.app
+        stores = {q: ScheduleStore(app.redis, app.scripts, app.keys.queue(q), b.kind)
+                  for q, b in self.backends.items()}  # fmt: skip
+        return Scheduler(stores, app.tasks, app.payloads, self.log,
+                         max_payload_bytes=app.max_payload_bytes)  # fmt: skip
+
+    async def _declare_schedules(self) -> None:
+        """Store the schedules declared in code whose jobs go to this worker's queues (a new
+        one ticks from now on; a changed one keeps its last tick), and tell the others."""
+        now_ms, changed = int(time.time() * 1000), False
+        try:
+            for s in self.app.schedules.values():
+                store = self.scheduler.stores.get(s.queue)
+                if store is not None:
+                    changed |= await store.put(s.name, s.encode(), now_ms)
+            if changed:
+                await self.app.redis.publish(self.app.keys.schedules_channel, "declared")
+        except Outage.errors as exc:  # the stored ones still tick; the next start stores them
+            self.log.warning("could not store the schedules declared in code", error=str(exc))
+
+    async def _schedule_loop(self) -> None:
+        await self.scheduler.run(self.app.channels, self.app.keys.schedules_channel)
 
     async def _renew(self) -> None:
         interval = min(self.leases_ms.values()) / 3000

@@ -1,13 +1,14 @@
 -- enqueue_jobs(push): the body of enqueue.lua and list_enqueue.lua (see their headers for
 -- KEYS and ARGV); push(id, env) puts a job that is due now on the backlog. A delayed job due
 -- sooner than every other is announced on the wake channel (ARGV[1]), once per call, so
--- sleeping workers move it on time. Needs lib/now.
-local function enqueue_jobs(push)
+-- sleeping workers move it on time. ``first``: the ARGV index of the first job (default 2).
+-- Needs lib/now.
+local function enqueue_jobs(push, first)
   local now = now_ms()
   local out = {}
   local head = nil  -- due time of the earliest delayed job before this call (false: none)
   local soonest = nil
-  for i = 2, #ARGV, 7 do
+  for i = first or 2, #ARGV, 7 do
     local id, task, env = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     local delay, at = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
     local uidx, uttl = tonumber(ARGV[i + 5]), ARGV[i + 6]
