@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from rq_stream import validate
 from rq_stream.backends.base import Backend
 from rq_stream.client import admin
+from rq_stream.client.app_settings import AppSettings
 from rq_stream.client.dead_letters import DeadLetters
 from rq_stream.client.enqueue import Producer
 from rq_stream.client.job import Job
@@ -22,10 +23,8 @@ from rq_stream.codec import DEFAULT_MAX_PAYLOAD_BYTES
 from rq_stream.connect.connection import ConnectionSettings
 from rq_stream.connect.lean import LeanClient
 from rq_stream.connect.notify import Channels
-from rq_stream.connect.topology import Topology
 from rq_stream.context import BackendKind, Context, QueueConfig
 from rq_stream.errors import ConfigurationError, UnknownTask
-from rq_stream.keys import AppKeys
 from rq_stream.lifespan import LifespanFunction, LifespanT
 from rq_stream.lifespan import check as check_lifespan
 from rq_stream.middleware import Middleware, check
@@ -33,7 +32,6 @@ from rq_stream.options import TaskOptions, TaskSettings, Unpack, task_options
 from rq_stream.patterns.cache import Cached, cached
 from rq_stream.patterns.locks import Lock
 from rq_stream.patterns.ratelimit import RateLimiter, parse_rate
-from rq_stream.payloads import Payloads
 from rq_stream.scripts import Scripts
 from rq_stream.serializers import MSGPACK, Serializer
 from rq_stream.serializers import check as check_serializer
@@ -52,7 +50,7 @@ class _TaskDecorator(Protocol):
     def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
 
 
-class RqStream:
+class RqStream(AppSettings):
     """An application: its tasks, its Redis and its queues.
 
     ``url`` defaults to ``$REDIS_URL`` or ``redis://127.0.0.1:6379/0``; a Redis Cluster is
@@ -104,81 +102,6 @@ class RqStream:
         self._producer = Producer(self.context, self, self._middleware)
         self.sync = SyncClient(self)
         """Blocking enqueues and results for code without an event loop (rq_stream.sync)."""
-
-    # ----------------------------------------------------------------- settings
-    @property
-    def settings(self) -> Settings:
-        return self.context.settings
-
-    def _set(self, what: str, **changes: Any) -> None:
-        self.context.reconfigure(self.settings.but(**changes), what)
-
-    @property
-    def url(self) -> str:
-        """The Redis URL in force. Setting it (as the CLI's ``--url`` does) validates it,
-        re-derives :attr:`topology` and re-checks ``wait_replicas``; clients, the lean client
-        and the script runner are built from it on first use, so it is refused while the app
-        holds clients (``await app.close()`` first)."""
-        return self.settings.url
-
-    @url.setter
-    def url(self, value: str) -> None:
-        self._set("url", url=value)
-
-    @property
-    def wait_replicas(self) -> int:
-        """Replicas every enqueue waits for (``WAIT``); refused on a Redis Cluster."""
-        return self.settings.wait_replicas
-
-    @wait_replicas.setter
-    def wait_replicas(self, value: int) -> None:
-        self._set("wait_replicas", wait_replicas=value)
-
-    @property
-    def prefix(self) -> str:
-        return self.settings.prefix
-
-    @prefix.setter
-    def prefix(self, value: str) -> None:
-        self._set("prefix", prefix=value)
-
-    @property
-    def topology(self) -> Topology:
-        """Where :attr:`url` points: one server, a Redis Cluster or a Sentinel-managed master."""
-        return self.settings.topology
-
-    @property
-    def keys(self) -> AppKeys:
-        return self.context.keys
-
-    @property
-    def default_queue(self) -> str:
-        return self.settings.default_queue
-
-    @property
-    def max_payload_bytes(self) -> int:
-        return self.settings.max_payload_bytes
-
-    @property
-    def lease_s(self) -> float:
-        return self.settings.lease_s
-
-    @property
-    def serializer(self) -> Serializer:
-        return self.settings.serializer
-
-    @property
-    def payloads(self) -> Payloads:
-        """How this app's jobs and results are encoded (chosen once from its serializer)."""
-        return self.context.payloads
-
-    @property
-    def connection_settings(self) -> ConnectionSettings:
-        return self.settings.connection
-
-    @property
-    def wait_timeout_ms(self) -> int:
-        return self.settings.wait_timeout_ms
 
     # ----------------------------------------------------------------- registration
     @property
@@ -379,6 +302,11 @@ class RqStream:
     def job(self, job_id: str, queue: str | None = None) -> Job[Any]:
         """A handle on an existing job (results, status) by its id."""
         return Job(self.context, job_id, queue or self.default_queue)
+
+    async def cancel(self, job_id: str, queue: str | None = None) -> bool:
+        """Cancel a job by its id (see :meth:`Job.cancel`): True if cancelled now, False if it
+        had finished; :class:`JobNotFound` for an unknown job."""
+        return await self.job(job_id, queue).cancel()
 
     def dead_letters(self, queue: str | None = None) -> DeadLetters:
         """The dead-letter stream of a queue: list, get, replay, purge."""

@@ -3,6 +3,7 @@ backend liveness, shared job pace) and, per queue, the delayed mover woken by pr
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
@@ -64,6 +65,28 @@ class Upkeep(WorkerState):
                     await self._move_due(queue, wake)
             except outage.errors as exc:
                 await outage.failed(exc)
+
+    async def _cancel_loop(self, queue: str) -> None:
+        """Stop the jobs of ``queue`` this worker holds when they are cancelled: one
+        subscription to the queue's cancel channel (job_cancel.lua publishes a running job's
+        id there), so a cancel reaches the worker at once and costs the other jobs nothing."""
+        outage = Outage("listening for cancelled jobs", queue=queue)
+        channel = self.app.keys.queue(queue).cancel_channel
+        while True:
+            try:
+                async with self.app.channels.listen(channel) as inbox:
+                    outage.recovered()
+                    while True:
+                        message = await inbox.next(math.inf)
+                        if message is not None:
+                            self._cancel_held(queue, message.decode())
+            except outage.errors as exc:
+                await outage.failed(exc)
+
+    def _cancel_held(self, queue: str, job_id: str) -> None:
+        for d in list(self.held[queue].values()):
+            if d.job_id == job_id:
+                self._executor.cancel(d)
 
     async def _move_due(self, queue: str, wake: Inbox) -> None:
         backend = self.backends[queue]

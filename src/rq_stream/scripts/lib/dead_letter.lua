@@ -8,6 +8,10 @@ local function dead_letter_job(owner, group, ref, dead, jk, stats, chan, queue, 
   local now = now_ms()
   if attempt ~= '' and redis.call('HGET', jk, 'a') ~= attempt then return 0 end
   if not release(owner, group, ref) then return 0 end
+  if attempt ~= '' and redis.call('HGET', jk, 's') == 'cancelled' then
+    end_cancelled(jk)  -- cancelled while it ran: not dead-lettered
+    return 1
+  end
   bury(dead, jk, chan, id, env, etype, emsg, tb, worker, now, ttl, queue, dindex)
   count(stats, 'dead', 1, now)
   return 1

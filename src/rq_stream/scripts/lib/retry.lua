@@ -6,6 +6,10 @@ local function retry_job(owner, group, ref, backlog, delayed, jk, id, attempt, d
                          stats)
   local now = now_ms()
   if not mine(owner, group, ref, jk, attempt) then return 0 end
+  if redis.call('HGET', jk, 's') == 'cancelled' then  -- cancelled while it ran: not retried
+    end_cancelled(jk)
+    return 1
+  end
   if delay > 0 then
     redis.call('ZADD', delayed, now + delay, id)
     redis.call('HSET', jk, 's', 'retrying', 'e', env, 'err', err)

@@ -1,7 +1,7 @@
 -- start_entry(...): count one attempt, atomically, for a job delivered to `consumer` (`ref`:
 -- its entry id or envelope, owned through `owner`/`group` as in lib/own_stream, lib/own_list).
--- Returns the attempt number to run (>= 1); 0 if the job had already finished (its ownership is
--- released: do not run it) or is gone (no record, no entry: a failover lost its enqueue; its
+-- Returns the attempt number to run (>= 1); 0 if the job had already finished or was cancelled
+-- (its ownership is released: do not run it) or is gone (no record, no entry: a failover lost its enqueue; its
 -- delivery came from the old master); -1 if it was started max_attempts times already without
 -- finishing (it crashed its workers: released and dead-lettered); -3 (unless `alone`) if this
 -- would be its last attempt and its previous one ended with its worker dying (the record still
@@ -17,6 +17,10 @@ local function start_entry(owner, group, ref, dead, jk, consumer, chan, queue, i
   end
   if h[1] == 'succeeded' or h[1] == 'failed' then
     release(owner, group, ref)
+    return 0
+  end
+  if h[1] == 'cancelled' then  -- cancelled while queued (or running, its worker gone): dropped
+    if release(owner, group, ref) then end_cancelled(jk) end
     return 0
   end
   local a = tonumber(h[2] or '0') + 1

@@ -1,0 +1,198 @@
+"""Cancel (issue 14, point 3) on both backends: a queued, scheduled, retrying or running job
+never completes and is never retried; it ends ``cancelled``, ``result()`` raises JobCancelled;
+cancelling a finished job changes nothing; cancelling an unknown job says so."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+
+from rq_stream import JobCancelled, JobNotFound, JobStatus, Retry, RqStream, Worker, current_job
+from rq_stream.client.task import Task
+
+from .conftest import wait_until
+
+Q = "work"
+
+
+@asynccontextmanager
+async def running(app: RqStream, **kw: object) -> AsyncIterator[Worker]:
+    worker = Worker(app, queues=[Q], concurrency=4, handle_signals=False, **kw)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker.run)
+        yield worker
+        worker.request_stop()
+
+
+async def status_is(app: RqStream, job_id: str, status: JobStatus, timeout_s: float = 10) -> None:
+    async def reached() -> bool:
+        return await app.job(job_id, Q).status() == status
+
+    await wait_until(reached, timeout_s, f"job {job_id} to be {status.value}")
+
+
+async def nothing_left(app: RqStream) -> None:
+    counts = await app.backend(Q).counts()
+    assert (counts.backlog, counts.in_flight, counts.delayed, counts.dead) == (0, 0, 0, 0)
+
+
+def counting_task(app: RqStream, runs: list[str]) -> Task[[int], int]:
+    @app.task(queue=Q, name="counted")
+    async def counted(x: int) -> int:
+        runs.append("ran")
+        return x
+
+    return counted
+
+
+async def test_a_queued_job_never_runs(qapp: RqStream) -> None:
+    runs: list[str] = []
+    counted = counting_task(qapp, runs)
+    job = await counted.enqueue(1)
+    other = await counted.enqueue(2)
+    assert await job.cancel() is True
+    assert await job.status() == JobStatus.CANCELLED
+    with pytest.raises(JobCancelled, match=rf"job {job.id} \(queue 'work'\) was cancelled"):
+        await job.result(timeout_s=1)
+    await Worker(qapp, queues=[Q], burst=True, handle_signals=False).run()
+    assert runs == ["ran"]  # only the other job
+    assert await other.result(timeout_s=1) == 2
+    assert await job.status() == JobStatus.CANCELLED
+    assert 0 < await qapp.redis.ttl(qapp.keys.queue(Q).job(job.id)) <= 3600  # dropped: expires
+    await nothing_left(qapp)
+
+
+async def test_a_scheduled_job_never_runs(qapp: RqStream) -> None:
+    runs: list[str] = []
+    counted = counting_task(qapp, runs)
+    job = await counted.options(delay_s=0.5).enqueue(1)
+    assert await job.status() == JobStatus.SCHEDULED
+    assert await qapp.cancel(job.id, queue=Q) is True
+    assert await qapp.redis.zcard(qapp.keys.queue(Q).delayed) == 0
+    async with running(qapp):
+        await anyio.sleep(1.0)  # past its due time
+    assert runs == []
+    assert await job.status() == JobStatus.CANCELLED
+    await nothing_left(qapp)
+
+
+async def test_a_retrying_job_is_not_retried(qapp: RqStream) -> None:
+    runs: list[str] = []
+
+    @qapp.task(queue=Q, retries=5)
+    async def flaky() -> None:
+        runs.append("ran")
+        raise Retry(delay_s=30)
+
+    async with running(qapp):
+        job = await flaky.enqueue()
+        await status_is(qapp, job.id, JobStatus.RETRYING)
+        assert await job.cancel() is True
+    assert runs == ["ran"]
+    info = await job.info()
+    assert info.status == JobStatus.CANCELLED and info.attempts == 1
+    with pytest.raises(JobCancelled):
+        await job.result(timeout_s=1)
+    await nothing_left(qapp)
+
+
+async def test_a_running_async_task_sees_cancelled_error(qapp: RqStream) -> None:
+    seen: list[str] = []
+
+    @qapp.task(queue=Q, retries=3)
+    async def slow() -> str:
+        seen.append("started")
+        try:
+            await anyio.sleep(10)
+        except BaseException as exc:
+            seen.append(type(exc).__name__)
+            raise
+        seen.append("finished")
+        return "done"
+
+    async with running(qapp) as worker:
+        job = await slow.enqueue()
+        await status_is(qapp, job.id, JobStatus.RUNNING)
+        t0 = time.monotonic()
+        assert await job.cancel() is True
+        with pytest.raises(JobCancelled):
+            await job.result(timeout_s=5)
+
+        async def released() -> bool:
+            return worker.in_flight == 0
+
+        await wait_until(released, 5, "the worker to ack the cancelled job")
+        assert time.monotonic() - t0 < 9  # loosely: it did not sleep its 10 s
+    assert seen == ["started", "CancelledError"]
+    assert await job.status() == JobStatus.CANCELLED
+    assert (await job.info()).attempts == 1  # not retried
+    await nothing_left(qapp)
+
+
+async def test_a_running_sync_task_sees_the_flag(qapp: RqStream) -> None:
+    seen: list[str] = []
+
+    @qapp.task(queue=Q, retries=3)
+    def slow_sync() -> str:
+        job = current_job()
+        assert job is not None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if job.cancelled:
+                seen.append("saw the flag")
+                raise RuntimeError("stopped early")  # a failure after a cancel: not retried
+            time.sleep(0.01)
+        return "done"
+
+    async with running(qapp) as worker:
+        job = await slow_sync.enqueue()
+        await status_is(qapp, job.id, JobStatus.RUNNING)
+        assert await job.cancel() is True
+
+        async def released() -> bool:
+            return worker.in_flight == 0
+
+        await wait_until(released, 8, "the worker to ack the cancelled job")
+    assert seen == ["saw the flag"]
+    info = await job.info()
+    assert (info.status, info.attempts) == (JobStatus.CANCELLED, 1)
+    assert await qapp.dead_letters(Q).list() == []
+    await nothing_left(qapp)
+
+
+async def test_cancelling_a_finished_job_changes_nothing(qapp: RqStream) -> None:
+    runs: list[str] = []
+    counted = counting_task(qapp, runs)
+    job = await counted.enqueue(7)
+    await Worker(qapp, queues=[Q], burst=True, handle_signals=False).run()
+    assert await job.cancel() is False
+    assert await job.status() == JobStatus.SUCCEEDED
+    assert await job.result(timeout_s=1) == 7
+    cancelled = await counted.enqueue(8)
+    assert await cancelled.cancel() is True
+    assert await cancelled.cancel() is False  # cancelled already
+    assert await cancelled.status() == JobStatus.CANCELLED
+
+
+async def test_cancelling_an_unknown_job_says_so(qapp: RqStream) -> None:
+    with pytest.raises(JobNotFound) as err:
+        await qapp.cancel("nope", queue=Q)
+    assert str(err.value) == (
+        "cannot cancel job 'nope': no such job in queue 'work' (never enqueued there, or its "
+        "record expired)"
+    )
+
+
+async def test_a_cancelled_unique_job_frees_its_key(qapp: RqStream) -> None:
+    @qapp.task(queue=Q, unique=True)
+    async def once(x: int) -> int:
+        return x
+
+    first = await once.enqueue(1)
+    assert await first.cancel() is True
+    second = await once.enqueue(1)
+    assert second.id != first.id
