@@ -196,3 +196,41 @@ async def test_a_cancelled_unique_job_frees_its_key(qapp: RqStream) -> None:
     assert await first.cancel() is True
     second = await once.enqueue(1)
     assert second.id != first.id
+
+
+@pytest.mark.parametrize("settle", ["hand_back", "defer", "retry", "dead_letter", "complete"])
+async def test_a_job_cancelled_while_held_ends_cancelled_however_it_is_settled(
+    qapp: RqStream, settle: str
+) -> None:
+    """The worker missed the cancel (or meant to put the job back): every settling script ends
+    a cancelled job as cancelled; it is never put back, retried or dead-lettered."""
+    from rq_stream.backends.base import Completion, Failure
+
+    runs: list[str] = []
+    counted = counting_task(qapp, runs)
+    job = await counted.enqueue(1)
+    backend = qapp.backend(Q, "c1")
+    await backend.prepare()
+    (d,) = await backend.fetch(1, 100)
+    d.job_id = job.id  # the worker learns it from the envelope (lists) or the entry (streams)
+    (d.attempt,) = await backend.start([d])
+    d.started = True
+    assert await job.cancel() is True
+    failure = Failure("RuntimeError", "boom")
+    if settle == "hand_back":
+        assert await backend.hand_back([d]) == 1
+    elif settle == "defer":
+        assert await backend.defer(d, 10) is True
+    elif settle == "retry":
+        assert await backend.retry(d, 0, failure) is True
+    elif settle == "dead_letter":
+        assert await backend.dead_letter(d, failure, "c1") is True
+    else:
+        assert (await backend.complete([Completion(d, b"\xc0")])).done == 1
+    assert await job.status() == JobStatus.CANCELLED
+    assert 0 < await qapp.redis.ttl(qapp.keys.queue(Q).job(job.id)) <= 3600
+    await anyio.sleep(0.05)
+    await backend.move_due(10)
+    await nothing_left(qapp)
+    with pytest.raises(JobCancelled):
+        await job.result(timeout_s=1)

@@ -16,6 +16,7 @@
 -- lib/dead_letter). Result waiters are told at once ('C'): the job's status is final now.
 -- @include now
 -- @include check
+-- @include cancelled
 -- @include finish
 local ttl = need(ARGV[2], 0, MAX_SECONDS, 'result_ttl_s')
 local jk, id = KEYS[1], ARGV[1]

@@ -4,7 +4,7 @@
 -- job_id, attempt, result_ttl_s, result. Returns {finished, positions...}: the 0-based
 -- position of each job whose result_ttl_s is not an integer from 0 to MAX_SECONDS, left
 -- untouched (the worker dead-letters it). A job cancelled meanwhile ends cancelled (finished
--- for the caller, not counted as completed). Needs lib/finish and lib/check.
+-- for the caller, not counted as completed). Needs lib/finish, lib/check, lib/cancelled.
 local function complete_batch(owner, group, jobs, stats, chan, first, step, at)
   local now = now_ms()
   local out = {0}

@@ -60,10 +60,3 @@ local function bury(dead, jk, chan, job_id, env, etype, emsg, tb, worker, now, t
     redis.call('PUBLISH', chan .. job_id, 'F' .. err)
   end
 end
-
--- end_cancelled(jk): a cancelled job (job_cancel.lua set 's' and 'cx', the TTL of its record,
--- and told its result waiters) has left its queue for good: keep its record 'cx' seconds. The
--- caller has released the job's ownership (or it had none: it was delayed).
-local function end_cancelled(jk)
-  expire_or_delete(jk, tonumber(redis.call('HGET', jk, 'cx') or '3600'))
-end

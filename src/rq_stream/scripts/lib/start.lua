@@ -6,8 +6,8 @@
 -- finishing (it crashed its workers: released and dead-lettered); -3 (unless `alone`) if this
 -- would be its last attempt and its previous one ended with its worker dying (the record still
 -- says running): nothing is changed, the worker runs it alone (Worker._isolation_loop).
--- Needs lib/own_stream or lib/own_list, lib/finish (bury) and lib/worker_lost. `h` is the job's
--- HMGET s a ta fs, when the caller has read it. `dindex`: the dead-letter index (hash,
+-- Needs lib/own_stream or lib/own_list, lib/finish (bury), lib/worker_lost and lib/cancelled.
+-- `h` is the job's HMGET s a ta fs, when the caller has read it. `dindex`: the dead-letter index (hash,
 -- QueueKeys.dead_index).
 local function start_entry(owner, group, ref, dead, jk, consumer, chan, queue, id, max, ttl, now,
                            h, alone, dindex)
