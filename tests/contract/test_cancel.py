@@ -11,7 +11,17 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from rq_stream import JobCancelled, JobNotFound, JobStatus, Retry, RqStream, Worker, current_job
+from rq_stream import (
+    JobCancelled,
+    JobContext,
+    JobNotFound,
+    JobStatus,
+    Middleware,
+    Retry,
+    RqStream,
+    Worker,
+    current_job,
+)
 from rq_stream.client.task import Task
 
 from .conftest import wait_until
@@ -103,7 +113,7 @@ async def test_a_retrying_job_is_not_retried(qapp: RqStream) -> None:
 async def test_a_running_async_task_sees_cancelled_error(qapp: RqStream) -> None:
     seen: list[str] = []
 
-    @qapp.task(queue=Q, retries=3)
+    @qapp.task(queue=Q, retries=3, timeout_s=30)  # inside the timeout's cancel scope
     async def slow() -> str:
         seen.append("started")
         try:
@@ -234,3 +244,53 @@ async def test_a_job_cancelled_while_held_ends_cancelled_however_it_is_settled(
     await nothing_left(qapp)
     with pytest.raises(JobCancelled):
         await job.result(timeout_s=1)
+
+
+class Hooks(Middleware):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def on_start(self, job: JobContext) -> None:
+        self.calls.append(("on_start", job.job_id))
+
+    async def on_success(self, job: JobContext, result: object, duration_s: float) -> None:
+        self.calls.append(("on_success", job.job_id))
+
+    async def on_failure(self, job: JobContext, exc: Exception, duration_s: float) -> None:
+        self.calls.append(("on_failure", job.job_id))
+
+    async def on_cancel(self, job: JobContext) -> None:
+        self.calls.append(("on_cancel", job.job_id))
+
+
+async def test_middleware_on_cancel_replaces_on_success_and_on_failure(qapp: RqStream) -> None:
+    hooks = Hooks()
+    qapp.add_middleware(hooks)
+
+    @qapp.task(queue=Q)
+    async def slow() -> None:
+        await anyio.sleep(10)
+
+    @qapp.task(queue=Q)
+    def slow_sync() -> str:
+        job = current_job()
+        assert job is not None
+        while not job.cancelled:
+            time.sleep(0.01)
+        return "returned after its cancel"
+
+    async with running(qapp) as worker:
+        jobs = [await slow.enqueue(), await slow_sync.enqueue()]
+        for job in jobs:
+            await status_is(qapp, job.id, JobStatus.RUNNING)
+        for job in jobs:
+            assert await job.cancel() is True
+
+        async def released() -> bool:
+            return worker.in_flight == 0
+
+        await wait_until(released, 5, "the worker to ack the cancelled jobs")
+    assert sorted(hooks.calls) == sorted(
+        [(h, j.id) for j in jobs for h in ("on_start", "on_cancel")]
+    )
+    await nothing_left(qapp)

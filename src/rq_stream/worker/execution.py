@@ -94,6 +94,8 @@ class Executor:
         """Middleware ``on_success`` hooks (``call`` wrapped for ``on_start``, ``failure_hooks``):
         set at start-up only if some middleware overrides them (see :mod:`.hooks`)."""
         self.failure_hooks: WorkerHooks | None = None
+        self.cancel_hooks: WorkerHooks | None = None
+        """Set at start-up only if some middleware overrides ``on_cancel``."""
         self._dumps = app.payloads.dumps  # the app's serializer (codec.dumps by default)
         self._limiter = anyio.CapacityLimiter(min(concurrency, 200))
         self._processes = anyio.CapacityLimiter(min(concurrency, os.cpu_count() or 2))
@@ -160,7 +162,7 @@ class Executor:
             self._release(d)  # not ours any more: nothing to write, the new owner runs it
             return
         except _JobCancelled:
-            done.put(Completion(d, b""))  # the record says cancelled: acked as cancelled
+            await self._cancelled(d, done, job)
             return
         except SerializationError as exc:
             failure: Exception = ResultNotSerializable(f"the return value of {task.name!r}: {exc}")
@@ -169,7 +171,7 @@ class Executor:
         finally:
             _current.reset(token)
         if d.cancelled:  # failed after its cancel (a thread that saw the flag): not retried
-            done.put(Completion(d, b""))
+            await self._cancelled(d, done, job)
             return
         await self._failed(task, d, failure, _ms_since(t0), job)
 
@@ -179,7 +181,7 @@ class Executor:
             raise _JobCancelled
         d.runner = asyncio.current_task()
         try:
-            return await self.call(task, d)
+            value = await self.call(task, d)
         except asyncio.CancelledError:
             runner, d.runner = d.runner, None
             if not d.cancelled or runner is None:
@@ -190,6 +192,14 @@ class Executor:
             raise _JobCancelled from None
         finally:
             d.runner = None
+        if d.cancelled:  # a thread that returned after its cancel: cancelled all the same
+            raise _JobCancelled
+        return value
+
+    async def _cancelled(self, d: Delivery, done: Outbox[Completion], job: JobContext) -> None:
+        if self.cancel_hooks is not None:
+            await self.cancel_hooks.cancelled(job)
+        done.put(Completion(d, b""))  # the record says cancelled: acked as cancelled
 
     def cancel(self, d: Delivery) -> None:
         """``d`` was cancelled (job_cancel.lua marked its record): a job not running yet is

@@ -214,6 +214,7 @@ class Worker(Intake, Upkeep, Generic[AppT]):
         )
         executor.on_success = hooks.succeeded if hooks and hooks.success else None
         executor.failure_hooks = hooks if hooks and hooks.any_failure else None
+        executor.cancel_hooks = hooks if hooks and hooks.cancel else None
         return hooks
 
     def _wire_calls(self, hooks: WorkerHooks | None) -> None:
