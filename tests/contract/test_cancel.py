@@ -294,3 +294,20 @@ async def test_middleware_on_cancel_replaces_on_success_and_on_failure(qapp: RqS
         [(h, j.id) for j in jobs for h in ("on_start", "on_cancel")]
     )
     await nothing_left(qapp)
+
+
+async def test_a_cancel_told_while_the_job_was_starting_is_not_lost(qapp: RqStream) -> None:
+    """A worker told of a cancel for a job it does not hold remembers it briefly: a job whose
+    start's reply was on its way is cancelled as soon as it is held."""
+    from rq_stream.backends.base import Delivery
+
+    counting_task(qapp, [])
+    worker = Worker(qapp, queues=[Q], handle_signals=False)
+    worker._cancel_held(Q, "j1", now=100.0)
+    worker._cancel_held(Q, "j2", now=109.0)
+    worker._cancel_held(Q, "j3", now=111.0)  # j1 is forgotten after 10 s
+    assert sorted(worker._missed_cancels) == ["j2", "j3"]
+    starting = Delivery(Q, "token", b"", job_id="j3", started=True, attempt=1)
+    other = Delivery(Q, "token2", b"", job_id="j4", started=True, attempt=1)
+    worker._cancel_missed([starting, other])
+    assert (starting.cancelled, other.cancelled) == (True, False)

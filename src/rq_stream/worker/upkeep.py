@@ -16,6 +16,8 @@ from rq_stream.connect.notify import Inbox
 from rq_stream.worker.resilience import Outage
 from rq_stream.worker.state import WorkerState
 
+MISSED_CANCEL_S = 10.0
+"""How long a cancel for a job this worker does not hold is remembered (see ``_cancel_held``)."""
 INFO_EVERY_S = 1.0
 """The worker's ``rq-stream info`` row is rewritten this often (two allow-oom scripts)."""
 
@@ -83,10 +85,18 @@ class Upkeep(WorkerState):
             except outage.errors as exc:
                 await outage.failed(exc)
 
-    def _cancel_held(self, queue: str, job_id: str) -> None:
+    def _cancel_held(self, queue: str, job_id: str, now: float | None = None) -> None:
         for d in list(self.held[queue].values()):
             if d.job_id == job_id:
                 self._executor.cancel(d)
+                return
+        # Not held here: another worker's, or one this worker is starting right now (its
+        # start's reply not read yet). Remembered briefly for the latter.
+        now = time.monotonic() if now is None else now
+        missed = self._missed_cancels
+        for old in [j for j, t in missed.items() if now - t > MISSED_CANCEL_S]:
+            del missed[old]
+        missed[job_id] = now
 
     async def _move_due(self, queue: str, wake: Inbox) -> None:
         backend = self.backends[queue]
