@@ -183,3 +183,19 @@ def test_the_example_runs(redis_url: str, prefix: str) -> None:
         " 'default') was cancelled: it has no result"
     ] * 2
     assert lines[10] == "cancel it again: False"
+
+
+def test_sync_jobs_cancel_and_read_progress(redis_url: str, prefix: str) -> None:
+    app = RqStream(redis_url, prefix=prefix)
+
+    @app.task
+    async def later() -> None: ...
+
+    try:
+        job = later.options(delay_s=60).enqueue_sync()
+        assert job.cancel() is True
+        assert job.cancel() is False
+        assert job.status() == JobStatus.CANCELLED
+        assert job.progress() is None
+    finally:
+        app.sync.close()
