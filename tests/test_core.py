@@ -144,6 +144,17 @@ async def test_bad_url_and_unreachable() -> None:
             pass
 
 
+async def test_job_look_ups_on_an_unreachable_redis_raise_connection_failed() -> None:
+    """As enqueue does: a job handle's status, info and result say Redis is out of reach
+    (ConnectionFailed, naming the URL), not redis-py's raw ConnectionError."""
+    app = RqStream("redis://127.0.0.1:1/0")
+    job = app.job("some-id")
+    for look_up in (job.status, job.info, lambda: job.result(timeout_s=1)):
+        with pytest.raises(ConnectionFailed, match="Redis at redis://127.0.0.1:1/0"):
+            await look_up()
+    await app.close()
+
+
 async def test_delayed_job(app: RqStream) -> None:
     @app.task
     async def add(x: int, y: int) -> int:

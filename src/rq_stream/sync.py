@@ -32,13 +32,11 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal
-from redis import exceptions as rex
 
 from rq_stream.client.enqueue import Producer
 from rq_stream.client.job import Job
 from rq_stream.client.sync_job import SyncJob
 from rq_stream.client.task import BoundTask, Call, Enqueuer, P, R, Task
-from rq_stream.connect import connection
 from rq_stream.context import Context
 from rq_stream.errors import RqStreamError
 from rq_stream.middleware import Middleware
@@ -141,15 +139,7 @@ class SyncClient:
 
         async def on_loop() -> T:
             ctx, _ = await self._state()
-            try:
-                return await fn(Job(ctx, job_id, queue))
-            except RqStreamError:  # ResultTimeout is an OSError too
-                raise
-            except (rex.RedisError, OSError) as exc:  # as enqueue does: ConnectionFailed, ...
-                translated = connection.translate(exc, ctx.url)
-                if translated is exc:
-                    raise
-                raise translated from exc
+            return await fn(Job(ctx, job_id, queue))  # its look-ups raise ConnectionFailed
 
         return self._run(on_loop)
 

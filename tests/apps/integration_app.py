@@ -14,53 +14,24 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 from redis.asyncio import Redis
 
-from rq_stream import Depends, JobContext, Middleware, RqStream, WorkerInfo, worker_state
+from rq_stream import Depends, EnqueueInfo, JobContext, RqStream, WorkerInfo, worker_state
 from rq_stream.serializers import JsonSerializer
+
+from .middleware_app import CountingMiddleware
 
 URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 PREFIX = os.environ.get("RQ_STREAM_PREFIX", "integration")
 
 
-class Counting(Middleware):
-    def __init__(self, url: str = URL, prefix: str = PREFIX) -> None:
-        self.url, self.prefix = url, prefix
-        self._redis: Redis | None = None
+class Counting(CountingMiddleware):
+    """tests/apps/middleware_app.py's counters, and before_enqueue's (in the producer)."""
 
-    async def count(self, hook: str, key: str) -> None:
-        if self._redis is None:  # one client per process (the producer's too)
-            self._redis = Redis.from_url(self.url)
-        await self._redis.hincrby(f"{self.prefix}:hooks:{hook}", key, 1)
-
-    async def before_enqueue(self, job: Any) -> None:
+    async def before_enqueue(self, job: EnqueueInfo) -> None:
         await self.count("before_enqueue", job.job_id)
-
-    async def on_worker_start(self, worker: WorkerInfo) -> None:
-        await self.count("on_worker_start", str(worker.pid))
-
-    async def on_worker_stop(self, worker: WorkerInfo) -> None:
-        await self.count("on_worker_stop", str(worker.pid))
-
-    async def on_start(self, job: JobContext) -> None:
-        await self.count("on_start", job.job_id)
-        assert self._redis is not None
-        await self._redis.sadd(f"{self.prefix}:pids:{job.job_id}", os.getpid())
-
-    async def on_success(self, job: JobContext, result: Any, duration_s: float) -> None:
-        await self.count("on_success", job.job_id)
-
-    async def on_failure(self, job: JobContext, exc: Exception, duration_s: float) -> None:
-        await self.count("on_failure", job.job_id)
-
-    async def on_retry(self, job: JobContext, exc: Exception, delay_s: float) -> None:
-        await self.count("on_retry", job.job_id)
-
-    async def on_dead_letter(self, job: JobContext, exc: Exception) -> None:
-        await self.count("on_dead_letter", job.job_id)
 
 
 app = RqStream(URL, prefix=PREFIX, lease_s=2, serializer=JsonSerializer(), middleware=[Counting()])

@@ -19,13 +19,14 @@ class CountingMiddleware(Middleware):
     """``{prefix}:hooks:<hook>`` is a hash job id (or pid) -> calls; ``{prefix}:pids:<job>`` the
     set of processes that started the job."""
 
-    def __init__(self) -> None:
+    def __init__(self, url: str = URL, prefix: str = PREFIX) -> None:
+        self.url, self.prefix = url, prefix
         self._redis: Redis | None = None
 
     async def count(self, hook: str, key: str) -> None:
-        if self._redis is None:
-            self._redis = Redis.from_url(URL)
-        await self._redis.hincrby(f"{PREFIX}:hooks:{hook}", key, 1)
+        if self._redis is None:  # one client per process
+            self._redis = Redis.from_url(self.url)
+        await self._redis.hincrby(f"{self.prefix}:hooks:{hook}", key, 1)
 
     async def on_worker_start(self, worker: WorkerInfo) -> None:
         await self.count("on_worker_start", str(worker.pid))
@@ -36,7 +37,7 @@ class CountingMiddleware(Middleware):
     async def on_start(self, job: JobContext) -> None:
         await self.count("on_start", job.job_id)
         assert self._redis is not None
-        await self._redis.sadd(f"{PREFIX}:pids:{job.job_id}", os.getpid())
+        await self._redis.sadd(f"{self.prefix}:pids:{job.job_id}", os.getpid())
 
     async def on_success(self, job: JobContext, result: Any, duration_s: float) -> None:
         await self.count("on_success", job.job_id)

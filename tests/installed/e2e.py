@@ -7,8 +7,9 @@ task on a streams queue and one on a lists queue, enqueues jobs on both, runs
 ``rq-stream worker tmpmod:app --burst`` (VENV's console script), checks every result, and checks
 that ``rq-stream info tmpmod:app`` lists both queues. Then the sync producers and the testing
 kit: ``enqueue_sync`` from plain code, and a user's test file run by pytest with the plugin that
-the wheel's ``pytest11`` entry point registers (``rq_bind``, ``run_until_idle``). Exits 1 with a
-message on any failure.
+the wheel's ``pytest11`` entry point registers (``rq_bind``, ``run_until_idle``); and an app
+with a lifespan, ``Depends``, a middleware and the JSON serializer run by ``rq-stream worker
+--processes 2``. Exits 1 with a message on any failure.
 """
 
 from __future__ import annotations
@@ -59,6 +60,51 @@ async def test_add_and_shout(rq_bind):
         report = await run_until_idle(app, raise_on_failure=True)
         assert (await total.result(), await word.result()) == (3, "KIT!")
     assert report.completed == 2
+"""
+INTEGRATED = """
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from rq_stream import Depends, JobContext, Middleware, RqStream, WorkerInfo, worker_state
+from rq_stream.serializers import JsonSerializer
+
+LOG = os.environ["WHEEL_LOG"]
+
+
+def note(line: str) -> None:
+    with open(LOG, "a") as f:
+        f.write(line + "\\n")
+
+
+class Notes(Middleware):
+    async def on_worker_start(self, worker: WorkerInfo) -> None:
+        note("worker start")
+
+    async def on_success(self, job: JobContext, result: Any, duration_s: float) -> None:
+        note(f"success {result}")
+
+    async def on_worker_stop(self, worker: WorkerInfo) -> None:
+        note("worker stop")
+
+
+app = RqStream(prefix="wheelcheck2", serializer=JsonSerializer(), middleware=[Notes()])
+
+
+@app.lifespan
+async def lifespan(worker: WorkerInfo) -> AsyncIterator[dict[str, int]]:
+    note("open")
+    yield {"base": 100}
+    note("close")
+
+
+def base(state: dict[str, int] = Depends(worker_state)) -> int:
+    return state["base"]
+
+
+@app.task
+async def plus(x: int, b: int = Depends(base)) -> int:
+    return b + x
 """
 WORDS = ["alpha", "beta", "gamma"]
 SUBPROCESS_LIMIT_S = 120.0  # a hang guard, not a timing assertion
@@ -121,6 +167,28 @@ def sync_check(rq_stream_bin: Path) -> None:
     print("wheel-check: enqueue_sync and SyncJob.result from sync code: ok")
 
 
+def integration_check(rq_stream_bin: Path) -> None:
+    """Lifespan, Depends, a middleware and the JSON serializer from the installed wheel, run by
+    its CLI with two processes."""
+    Path("tmpmod2.py").write_text(INTEGRATED)
+    log = Path("integration.log").resolve()
+    os.environ["WHEEL_LOG"] = str(log)
+    tmpmod2: Any = importlib.import_module("tmpmod2")
+    jobs = [tmpmod2.plus.enqueue_sync(i) for i in range(4)]
+    run([str(rq_stream_bin), "worker", "tmpmod2:app", "--burst", "--processes", "2"])
+    got = sorted(j.result(timeout_s=30) for j in jobs)
+    lines = log.read_text().splitlines()
+    if got != [100, 101, 102, 103] or sorted(x for x in lines if x.startswith("success")) != [
+        f"success {n}" for n in got
+    ]:
+        fail(f"integration: results {got}, hook log {lines}")
+    for line in ("open", "close", "worker start", "worker stop"):
+        if lines.count(line) != 2:
+            fail(f"integration: {line!r} should be logged once per process: {lines}")
+    tmpmod2.app.sync.close()
+    print("wheel-check: lifespan, Depends, middleware, JSON under --processes 2: ok")
+
+
 def plugin_check() -> None:
     """The pytest plugin is registered by the wheel's entry point and runs a user's test."""
     from importlib.metadata import entry_points
@@ -151,6 +219,7 @@ def main() -> None:
         asyncio.run(enqueue_work_check(rq_stream_bin))
         info = run([str(rq_stream_bin), "info", "tmpmod:app"])
         sync_check(rq_stream_bin)
+        integration_check(rq_stream_bin)
     missing = [q for q in (STREAMS_QUEUE, LISTS_QUEUE) if q not in info]
     if missing:
         fail(f"`rq-stream info tmpmod:app` does not list {missing}:\n{info}")

@@ -7,22 +7,17 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, Protocol, TypeVar, overload
 
-from redis.asyncio import Redis
-
 from rq_stream import validate
 from rq_stream.backends.base import Backend
 from rq_stream.client import admin
-from rq_stream.client.app_settings import AppSettings
+from rq_stream.client.context_view import ContextView
 from rq_stream.client.dead_letters import DeadLetters
 from rq_stream.client.enqueue import Producer
 from rq_stream.client.job import Job
-from rq_stream.client.results import Results
 from rq_stream.client.sync_job import SyncJob
 from rq_stream.client.task import Call, P, R, Task, default_name
 from rq_stream.codec import DEFAULT_MAX_PAYLOAD_BYTES
 from rq_stream.connect.connection import ConnectionSettings
-from rq_stream.connect.lean import LeanClient
-from rq_stream.connect.notify import Channels
 from rq_stream.context import BackendKind, Context, QueueConfig
 from rq_stream.errors import ConfigurationError, UnknownTask
 from rq_stream.lifespan import LifespanFunction, LifespanT
@@ -32,7 +27,6 @@ from rq_stream.options import TaskOptions, TaskSettings, Unpack, task_options
 from rq_stream.patterns.cache import Cached, cached
 from rq_stream.patterns.locks import Lock
 from rq_stream.patterns.ratelimit import RateLimiter, parse_rate
-from rq_stream.scripts import Scripts
 from rq_stream.serializers import MSGPACK, Serializer
 from rq_stream.serializers import check as check_serializer
 from rq_stream.settings import Settings, default_url, target_url
@@ -50,7 +44,7 @@ class _TaskDecorator(Protocol):
     def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
 
 
-class RqStream(AppSettings):
+class RqStream(ContextView):
     """An application: its tasks, its Redis and its queues.
 
     ``url`` defaults to ``$REDIS_URL`` or ``redis://127.0.0.1:6379/0``; a Redis Cluster is
@@ -194,34 +188,6 @@ class RqStream(AppSettings):
             raise UnknownTask(f"no task named {name!r} is registered (known: {known})") from None
 
     # ----------------------------------------------------------------- connections
-    @property
-    def redis(self) -> Redis:
-        """The client for short commands (created on first use)."""
-        return self.context.redis
-
-    @property
-    def blocking_redis(self) -> Redis:
-        """A separate pool for blocking reads."""
-        return self.context.blocking_redis
-
-    @property
-    def lean(self) -> LeanClient:
-        """The pipelined client the hot paths (every Lua script) use, on a single server."""
-        return self.context.lean
-
-    @property
-    def scripts(self) -> Scripts:
-        return self.context.scripts
-
-    @property
-    def channels(self) -> Channels:
-        """The shared pub/sub connection that result, lock and cache waiters listen on."""
-        return self.context.channels
-
-    @property
-    def results(self) -> Results:
-        return Results(self.context)
-
     async def connect(self) -> None:
         """Check that Redis answers; raises :class:`ConnectionFailed` with the reason."""
         await self.context.connect()

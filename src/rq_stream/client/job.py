@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, cast
 from rq_stream import codec
 from rq_stream.backends.jobs import JobRecords
 from rq_stream.client.results import Results
+from rq_stream.connect.connection import translated
 from rq_stream.errors import JobCancelled, JobNotFound, ResultTimeout, TaskFailed
 from rq_stream.options import DEFAULT_RESULT_TTL_S
 
@@ -151,22 +152,25 @@ class Job(Generic[R]):
         return JobRecords(self._ctx.redis, self._ctx.keys.queue(self.queue))
 
     async def info(self) -> JobInfo:
-        h = await self._records().record(self.id)
+        with translated(self._ctx.url):
+            h = await self._records().record(self.id)
         return JobInfo.from_hash(self.id, self.queue, h)
 
     async def status(self) -> JobStatus:
-        raw = await self._records().status(self.id)
+        with translated(self._ctx.url):
+            raw = await self._records().status(self.id)
         return JobStatus.NOT_FOUND if raw is None else JobStatus(raw.decode())
 
     async def result(self, timeout_s: float | None = None) -> R:
         """Wait for the job to finish and return its value.
 
         Raises :class:`TaskFailed` if the task failed for good, :class:`JobCancelled` if it
-        was cancelled, :class:`ResultTimeout` (a
-        ``TimeoutError``) after ``timeout_s``, :class:`JobNotFound` for an unknown job.
+        was cancelled, :class:`ResultTimeout` (a ``TimeoutError``) after ``timeout_s``,
+        :class:`JobNotFound` for an unknown job.
         Waits on a pub/sub notification, not by polling.
         """
-        status, payload = await Results(self._ctx).wait(self, timeout_s)
+        with translated(self._ctx.url):  # Redis out of reach: ConnectionFailed
+            status, payload = await Results(self._ctx).wait(self, timeout_s)
         if status == b"":
             raise ResultTimeout(
                 f"job {self.id} (queue {self.queue!r}) did not finish within {timeout_s} s"
@@ -186,7 +190,8 @@ class Job(Generic[R]):
         failed, cancelled: nothing changed). Raises :class:`JobNotFound` for an unknown job."""
         k = self._ctx.keys.queue(self.queue)
         args = [self.id, DEFAULT_RESULT_TTL_S, k.done_channel(""), k.cancel_channel]
-        was = await self._ctx.scripts.run("job_cancel", [k.job(self.id), k.delayed], args)
+        with translated(self._ctx.url):
+            was = await self._ctx.scripts.run("job_cancel", [k.job(self.id), k.delayed], args)
         if not was:
             raise JobNotFound(
                 f"cannot cancel job {self.id!r}: no such job in queue {self.queue!r} (never "
@@ -196,17 +201,19 @@ class Job(Generic[R]):
 
     async def progress(self) -> Progress | None:
         """The latest progress the task reported (``report_progress``), or None."""
-        raw = await self._ctx.redis.hget(self._ctx.keys.queue(self.queue).job(self.id), "pg")
+        with translated(self._ctx.url):
+            raw = await self._ctx.redis.hget(self._ctx.keys.queue(self.queue).job(self.id), "pg")
         return None if raw is None else Progress.decode(raw)
 
     async def watch(self) -> AsyncIterator[Progress | JobStatus]:
         """Each progress update as the task reports it (the latest stored one first), then the
         job's final status (succeeded, failed, cancelled), without polling. Raises
         :class:`JobNotFound` for an unknown job."""
-        async for code, payload in Results(self._ctx).watch(self):
-            if code == b"P":
-                yield Progress.decode(payload)
-            elif code == b"N":
-                raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r} to watch")
-            else:
-                yield _ENDED.get(code) or await self.status()
+        with translated(self._ctx.url):
+            async for code, payload in Results(self._ctx).watch(self):
+                if code == b"P":
+                    yield Progress.decode(payload)
+                elif code == b"N":
+                    raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r} to watch")
+                else:
+                    yield _ENDED.get(code) or await self.status()

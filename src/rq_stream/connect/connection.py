@@ -7,9 +7,11 @@ reads, so a worker's ``XREADGROUP BLOCK`` never holds up an enqueue or an ack.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlparse
@@ -24,7 +26,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from rq_stream.connect import topology
 from rq_stream.connect.lean import keepalive_options
-from rq_stream.errors import ConfigurationError, ConnectionFailed, RedisOutOfMemory
+from rq_stream.errors import ConfigurationError, ConnectionFailed, RedisOutOfMemory, RqStreamError
 
 log = structlog.get_logger("rq_stream.connection")
 
@@ -226,6 +228,21 @@ async def warn_unless_noeviction(client: Redis) -> str | None:
             maxmemory_policy=policy,
         )
     return policy
+
+
+@contextlib.contextmanager
+def translated(url: str) -> Iterator[None]:
+    """Raise redis-py's connection, out-of-memory and read-only errors as :func:`translate`
+    does (``ConnectionFailed``, ``RedisOutOfMemory``); rq_stream's own errors pass through."""
+    try:
+        yield
+    except RqStreamError:  # ResultTimeout is an OSError too
+        raise
+    except (rex.RedisError, OSError) as exc:
+        better = translate(exc, url)
+        if better is exc:
+            raise
+        raise better from exc
 
 
 def translate(exc: BaseException, url: str) -> BaseException:

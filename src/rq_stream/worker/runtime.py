@@ -164,6 +164,7 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                 self._wire_calls(hooks)
                 if hooks is not None:  # after the lifespan is entered
                     await hooks.worker_started()
+                self._log_started()  # ready: connected, queues prepared, lifespan entered
                 self._start_upkeep(outer)
                 async with anyio.create_task_group() as finishing:
                     finishing.start_soon(completer.run, done)
@@ -244,6 +245,8 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                     await outage.failed(exc)
             outage.recovered()
         await self._size_cold_prefetch()
+
+    def _log_started(self) -> None:
         self.log.info(
             "worker started",
             queues=self.queues,

@@ -1,24 +1,32 @@
-"""The application's settings as read-only (or validated) attributes of ``RqStream``: a mixin
-kept beside the facade so that ``client/app.py`` holds the registry and the look-ups."""
+"""The application's settings and clients as attributes (``app.url``, ``app.redis``...): a thin
+view of its :class:`~rq_stream.context.Context`, which owns them."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from redis.asyncio import Redis
+
+from rq_stream.client.results import Results
 from rq_stream.connect.connection import ConnectionSettings
+from rq_stream.connect.lean import LeanClient
+from rq_stream.connect.notify import Channels
 from rq_stream.connect.topology import Topology
 from rq_stream.context import Context
 from rq_stream.keys import AppKeys
 from rq_stream.payloads import Payloads
+from rq_stream.scripts import Scripts
 from rq_stream.serializers import Serializer
 from rq_stream.settings import Settings
 
 
-class AppSettings:
-    """``RqStream``'s settings, read through its :class:`Context`."""
+class ContextView:
+    """Settings are read-only but ``url``, ``prefix`` and ``wait_replicas``, which build new
+    :class:`Settings` (refused while the app holds clients)."""
 
     context: Context
 
+    # ----------------------------------------------------------------- settings
     @property
     def settings(self) -> Settings:
         return self.context.settings
@@ -92,3 +100,32 @@ class AppSettings:
     @property
     def wait_timeout_ms(self) -> int:
         return self.settings.wait_timeout_ms
+
+    # ----------------------------------------------------------------- connections
+    @property
+    def redis(self) -> Redis:
+        """The client for short commands (created on first use)."""
+        return self.context.redis
+
+    @property
+    def blocking_redis(self) -> Redis:
+        """A separate pool for blocking reads."""
+        return self.context.blocking_redis
+
+    @property
+    def lean(self) -> LeanClient:
+        """The pipelined client the hot paths (every Lua script) use, on a single server."""
+        return self.context.lean
+
+    @property
+    def scripts(self) -> Scripts:
+        return self.context.scripts
+
+    @property
+    def channels(self) -> Channels:
+        """The shared pub/sub connection that result, lock and cache waiters listen on."""
+        return self.context.channels
+
+    @property
+    def results(self) -> Results:
+        return Results(self.context)
