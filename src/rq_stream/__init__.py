@@ -1,12 +1,13 @@
 """rq_stream: an asyncio task queue on Redis that loses no work."""
 
 from rq_stream.client.app import RqStream
-from rq_stream.client.job import Job, JobInfo, JobStatus
+from rq_stream.client.job import Job, JobInfo, JobStatus, Progress
 from rq_stream.client.task import Task
 from rq_stream.dependencies import Depends, worker_state
 from rq_stream.errors import (
     ConnectionFailed,
     EnqueueError,
+    JobCancelled,
     JobNotFound,
     LifespanFailed,
     LockLost,
@@ -35,6 +36,7 @@ __all__ = [
     "EnqueueError",
     "EnqueueInfo",
     "Job",
+    "JobCancelled",
     "JobContext",
     "JobInfo",
     "JobNotFound",
@@ -46,6 +48,7 @@ __all__ = [
     "Middleware",
     "MsgpackSerializer",
     "PayloadTooLarge",
+    "Progress",
     "PydanticSerializer",
     "RateLimited",
     "RedisOutOfMemory",

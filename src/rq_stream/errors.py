@@ -70,6 +70,17 @@ class JobNotFound(RqStreamError):
     """No job with that id exists (never enqueued, or its result has expired)."""
 
 
+class JobCancelled(RqStreamError):
+    """The job was cancelled (``job.cancel()``, ``app.cancel``, ``rq-stream cancel``): it has
+    no result."""
+
+    def __init__(self, job_id: str, queue: str | None = None) -> None:
+        where = "" if queue is None else f" (queue {queue!r})"
+        super().__init__(f"job {job_id}{where} was cancelled: it has no result")
+        self.job_id = job_id
+        self.queue = queue
+
+
 class ResultTimeout(RqStreamError, TimeoutError):
     """``Job.result(timeout_s=...)`` gave up waiting."""
 

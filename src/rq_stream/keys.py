@@ -64,6 +64,12 @@ class QueueKeys:
         return f"{self.tag}:done:{job_id}"
 
     @property
+    def cancel_channel(self) -> str:
+        """Pub/sub channel: a running job of this queue was cancelled (its id as the message);
+        each worker of the queue subscribes once and stops the job if it runs it."""
+        return f"{self.tag}:cancel"
+
+    @property
     def wake_channel(self) -> str:
         """Pub/sub channel: a job was scheduled sooner than any other delayed job (its due
         time in ms as the message); workers' delayed movers re-check at once."""

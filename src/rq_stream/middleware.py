@@ -14,7 +14,8 @@ task returned and its result was encoded) or ``on_failure`` (it raised, timed ou
 what cannot be encoded). These fire *before* the attempt's outcome is written to Redis, so a
 worker killed in between runs the job again and fires them again: with at-least-once delivery,
 ``on_start``/``on_success``/``on_failure`` can fire more than once for one job, never zero
-times for an attempt that ended. ``on_retry`` and ``on_dead_letter`` fire *after* the retry or
+times for an attempt that ended. ``on_cancel`` replaces ``on_success``/``on_failure`` for an
+attempt cancelled while it ran. ``on_retry`` and ``on_dead_letter`` fire *after* the retry or
 the dead letter was written, and only by the worker that wrote it (not when another worker had
 taken the job over). See the README's "Middleware" section for the full contract.
 """
@@ -41,6 +42,7 @@ HOOKS = (
     "on_failure",
     "on_retry",
     "on_dead_letter",
+    "on_cancel",
 )
 
 HOOK_RAISED = "middleware hook raised; carrying on as if it had returned"
@@ -97,6 +99,12 @@ class Middleware:
     async def on_dead_letter(self, job: JobContext, exc: Exception) -> None:
         """The job was moved to the dead-letter stream (after ``on_failure`` when an attempt
         failed; alone for jobs the worker could not run: see the README)."""
+
+    async def on_cancel(self, job: JobContext) -> None:
+        """The job was cancelled (``job.cancel()``) while this worker held it: before it ran
+        (it will not), or while it ran (an ``async def`` task was interrupted, a thread's task
+        returned after seeing ``job.cancelled``); called before it is acked as cancelled. A
+        job cancelled while it waited in its queue fires nothing: no worker held it."""
 
 
 def check(middleware: object) -> Middleware:

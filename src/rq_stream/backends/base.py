@@ -34,6 +34,10 @@ class Delivery:
     started: bool = False
     """The backend counted the attempt already (``attempt``: >0 run it, 0 or -1 do not;
     ``ALONE``: not started, the worker must start it alone)."""
+    cancelled: bool = False
+    """The job was cancelled while this worker held it (its cancel channel said so)."""
+    runner: Any = None
+    """The asyncio task running the job's task call, while it runs (to interrupt it)."""
 
 
 class NewJob(NamedTuple):  # a tuple: built once per enqueued job, on the hot path

@@ -16,9 +16,10 @@ from rq_stream.cli.common import (
     run_with,
     to_json,
 )
+from rq_stream.cli.progress import watch
 from rq_stream.client.app import RqStream
 from rq_stream.client.job import Job, outcome
-from rq_stream.errors import JobNotFound, ResultTimeout, TaskFailed
+from rq_stream.errors import JobCancelled, JobNotFound, ResultTimeout, TaskFailed
 
 
 def _json_arg(option: str, text: str, kind: type[list[Any]] | type[dict[str, Any]]) -> Any:
@@ -47,7 +48,7 @@ def enqueue_command(args: argparse.Namespace) -> int:
     return run_with(app, body)
 
 
-async def _find_queue(app: RqStream, job_id: str) -> str:
+async def find_queue(app: RqStream, job_id: str) -> str:
     """The queue holding a record of this job (the default queue first)."""
     candidates = [app.default_queue, *sorted({t.settings.queue for t in app.tasks.values()})]
     candidates += await app.known_queues()
@@ -75,9 +76,13 @@ def result_command(args: argparse.Namespace) -> int:
     app = load(args)
 
     async def body(app: RqStream) -> int:
-        job = app.job(args.job_id, args.queue or await _find_queue(app, args.job_id))
+        job = app.job(args.job_id, args.queue or await find_queue(app, args.job_id))
         try:
-            if args.wait is None:
+            if args.watch:
+                if await watch(job, args.wait) is None:
+                    raise ResultTimeout(f"job {job.id} did not finish within {args.wait} s")
+                value = await _result_now(app, job)
+            elif args.wait is None:
                 value = await _result_now(app, job)
             else:
                 value = await job.result(timeout_s=args.wait)
@@ -85,6 +90,9 @@ def result_command(args: argparse.Namespace) -> int:
             print(f"rq-stream: {exc}", file=sys.stderr)
             if exc.traceback:
                 print(exc.traceback.rstrip(), file=sys.stderr)
+            return EXIT_FAILED
+        except JobCancelled as exc:
+            print(f"rq-stream: {exc}", file=sys.stderr)
             return EXIT_FAILED
         except ResultTimeout as exc:
             print(f"rq-stream: {exc}", file=sys.stderr)

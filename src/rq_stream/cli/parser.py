@@ -3,13 +3,15 @@
   rq-stream worker MODULE:APP [--processes N] [--concurrency M] [--queues a,b] [--burst]
   rq-stream info [MODULE:APP | --url URL --prefix P] [--json] [--watch]
   rq-stream enqueue MODULE:APP TASK [--args JSON] [--kwargs JSON] [--queue Q] [--delay S]
-  rq-stream result MODULE:APP JOB_ID [--queue Q] [--wait S]
+  rq-stream result MODULE:APP JOB_ID [--queue Q] [--wait S] [--watch]
+  rq-stream cancel MODULE:APP JOB_ID [--queue Q]
   rq-stream dlq MODULE:APP list|show|replay|purge [--queue Q] ...
   rq-stream cron MODULE:APP list [--json] | remove NAME
 
-Exit codes: 0 done; 1 the job failed (result), the user declined, or an unexpected error; 2 bad
-input or Redis unreachable; 3 the job has not finished (result); 78 a worker cannot start (bad
-import or configuration, or Redis unreachable at start-up).
+Exit codes: 0 done; 1 the job failed or was cancelled (result), had finished (cancel), the user
+declined, or an unexpected error; 2 bad input, an unknown job (cancel) or Redis unreachable; 3
+the job has not finished (result); 78 a worker cannot start (bad import or configuration, or
+Redis unreachable at start-up).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from rq_stream.cli.control import cancel_command
 from rq_stream.cli.cron import cron_command
 from rq_stream.cli.dead_letters import dlq_command, dlq_list, dlq_purge, dlq_replay, dlq_show
 from rq_stream.cli.info import info_command
@@ -158,7 +161,18 @@ def _add_jobs(sub: Any, common: argparse.ArgumentParser) -> None:
     r.add_argument("job_id")
     r.add_argument("--queue", help="the job's queue (default: looked up)")
     r.add_argument("--wait", type=_non_negative, help="wait up to this many seconds for it")
+    r.add_argument(
+        "--watch",
+        action="store_true",
+        help="show the job's progress as a bar until it ends (--wait: at most S s)",
+    )
     r.set_defaults(func=result_command)
+
+    c = sub.add_parser("cancel", parents=[common], help="cancel a queued, delayed or running job")
+    c.add_argument("app", help="MODULE:ATTRIBUTE of the RqStream application")
+    c.add_argument("job_id")
+    c.add_argument("--queue", help="the job's queue (default: looked up)")
+    c.set_defaults(func=cancel_command)
 
 
 def _add_dlq(sub: Any, common: argparse.ArgumentParser) -> None:

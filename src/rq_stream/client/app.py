@@ -266,6 +266,11 @@ class RqStream(ContextView, Scheduling):
         """A handle on an existing job (results, status) by its id."""
         return Job(self.context, job_id, queue or self.default_queue)
 
+    async def cancel(self, job_id: str, queue: str | None = None) -> bool:
+        """Cancel a job by its id (see :meth:`Job.cancel`): True if cancelled now, False if it
+        had finished; :class:`JobNotFound` for an unknown job."""
+        return await self.job(job_id, queue).cancel()
+
     def dead_letters(self, queue: str | None = None) -> DeadLetters:
         """The dead-letter stream of a queue: list, get, replay, purge."""
         return DeadLetters(self.context, queue or self.default_queue)

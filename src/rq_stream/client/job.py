@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, cast
 
 from rq_stream import codec
 from rq_stream.backends.jobs import JobRecords
 from rq_stream.client.results import Results
 from rq_stream.connect.connection import translated
-from rq_stream.errors import JobNotFound, ResultTimeout, TaskFailed
+from rq_stream.errors import JobCancelled, JobNotFound, ResultTimeout, TaskFailed
+from rq_stream.options import DEFAULT_RESULT_TTL_S
 
 if TYPE_CHECKING:
     from rq_stream.context import Context
@@ -30,12 +31,30 @@ class JobStatus(str, enum.Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     """Failed for good; the job sits in its queue's dead-letter stream."""
+    CANCELLED = "cancelled"
+    """Cancelled (``job.cancel()``) before it finished: it will not run (again), no result."""
     NOT_FOUND = "not_found"
     """Never enqueued, or finished longer ago than its result TTL."""
 
     @property
     def finished(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Progress(NamedTuple):
+    """A running job's latest ``report_progress``: ``value`` from 0 to 1 and a message."""
+
+    value: float
+    message: str
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Progress:
+        value, message = codec.loads(raw)
+        return cls(float(value), str(message))
+
+
+_CANCELLABLE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.RETRYING, JobStatus.RUNNING}
+_ENDED = {b"S": JobStatus.SUCCEEDED, b"F": JobStatus.FAILED, b"C": JobStatus.CANCELLED}
 
 
 def _ms_to_dt(value: bytes | None) -> datetime | None:
@@ -59,6 +78,8 @@ class JobInfo:
     finished_at: datetime | None = None
     error: dict[str, str] | None = None
     """The last failure (``type``, ``message``, ``traceback``), also while retrying."""
+    progress: Progress | None = None
+    """The latest progress the task reported (``report_progress``), if any."""
 
     @classmethod
     def from_hash(cls, job_id: str, queue: str, h: dict[bytes, bytes]) -> JobInfo:
@@ -78,6 +99,7 @@ class JobInfo:
             started_at=_ms_to_dt(h.get(b"st")),
             finished_at=_ms_to_dt(h.get(b"ft")),
             error=cast("dict[str, str]", codec.loads(err)) if err else None,
+            progress=Progress.decode(h[b"pg"]) if b"pg" in h else None,
         )
 
 
@@ -88,6 +110,8 @@ def outcome(
     raise the task's failure (failure records are msgpack whatever the serializer)."""
     if status == b"S":
         return loads(payload)
+    if status == b"C":
+        raise JobCancelled(job_id)
     err = codec.loads(payload) if payload else {}
     raise TaskFailed(
         job_id,
@@ -140,8 +164,9 @@ class Job(Generic[R]):
     async def result(self, timeout_s: float | None = None) -> R:
         """Wait for the job to finish and return its value.
 
-        Raises :class:`TaskFailed` if the task failed for good, :class:`ResultTimeout` (a
-        ``TimeoutError``) after ``timeout_s``, :class:`JobNotFound` for an unknown job.
+        Raises :class:`TaskFailed` if the task failed for good, :class:`JobCancelled` if it
+        was cancelled, :class:`ResultTimeout` (a ``TimeoutError``) after ``timeout_s``,
+        :class:`JobNotFound` for an unknown job.
         Waits on a pub/sub notification, not by polling.
         """
         with translated(self._ctx.url):  # Redis out of reach: ConnectionFailed
@@ -155,4 +180,40 @@ class Job(Generic[R]):
                 f"no job {self.id!r} in queue {self.queue!r}: never enqueued there, or its "
                 "result expired (result_ttl_s)"
             )
+        if status == b"C":
+            raise JobCancelled(self.id, self.queue)
         return cast(R, outcome(self.id, status, payload, self._read or self._ctx.payloads.loads))
+
+    async def cancel(self) -> bool:
+        """Cancel the job: True if it was cancelled now (queued, scheduled or retrying: it will
+        not run; running: its worker stops it), False if it had finished already (succeeded,
+        failed, cancelled: nothing changed). Raises :class:`JobNotFound` for an unknown job."""
+        k = self._ctx.keys.queue(self.queue)
+        args = [self.id, DEFAULT_RESULT_TTL_S, k.done_channel(""), k.cancel_channel]
+        with translated(self._ctx.url):
+            was = await self._ctx.scripts.run("job_cancel", [k.job(self.id), k.delayed], args)
+        if not was:
+            raise JobNotFound(
+                f"cannot cancel job {self.id!r}: no such job in queue {self.queue!r} (never "
+                "enqueued there, or its record expired)"
+            )
+        return JobStatus(was.decode()) in _CANCELLABLE
+
+    async def progress(self) -> Progress | None:
+        """The latest progress the task reported (``report_progress``), or None."""
+        with translated(self._ctx.url):
+            raw = await self._ctx.redis.hget(self._ctx.keys.queue(self.queue).job(self.id), "pg")
+        return None if raw is None else Progress.decode(raw)
+
+    async def watch(self) -> AsyncIterator[Progress | JobStatus]:
+        """Each progress update as the task reports it (the latest stored one first), then the
+        job's final status (succeeded, failed, cancelled), without polling. Raises
+        :class:`JobNotFound` for an unknown job."""
+        with translated(self._ctx.url):
+            async for code, payload in Results(self._ctx).watch(self):
+                if code == b"P":
+                    yield Progress.decode(payload)
+                elif code == b"N":
+                    raise JobNotFound(f"no job {self.id!r} in queue {self.queue!r} to watch")
+                else:
+                    yield _ENDED.get(code) or await self.status()

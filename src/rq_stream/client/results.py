@@ -11,6 +11,7 @@ missed during an outage.
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 import anyio
@@ -18,9 +19,11 @@ import anyio
 from rq_stream.context import Context
 
 Outcome = tuple[bytes, bytes]
-"""(b"S", value) succeeded, (b"F", error) failed, (b"N", b"") not found, (b"", b"") timed out."""
+"""(b"S", value) succeeded, (b"F", error) failed, (b"C", b"") cancelled, (b"N", b"") not found,
+(b"", b"") timed out; from ``watch`` also (b"P", progress) (msgpack ``[value, message]``)."""
 
-_FINAL = {b"succeeded": b"S", b"failed": b"F"}
+_FINAL = {b"succeeded": b"S", b"failed": b"F", b"cancelled": b"C"}
+_PROGRESS = b"P"
 
 
 class JobRef(Protocol):
@@ -44,7 +47,7 @@ class Results:
         ``watch``: also mark the job as awaited, so its completion is published."""
         key = self._keys.queue(job.queue).job(job.id)
         if watch:
-            status, result, err = await self._scripts.run("job_watch", [key], [])
+            status, result, err, _ = await self._scripts.run("job_watch", [key], [])
         else:
             status, result, err = await self._r.hmget(key, ["s", "r", "err"])
         return _outcome(status, result, err)
@@ -59,11 +62,39 @@ class Results:
                 async with self._channels.listen(channel) as inbox:
                     while (found := await self.read(job, watch=True)) is None:
                         message = await inbox.next(math.inf)
+                        while message is not None and message[:1] == _PROGRESS:
+                            message = await inbox.next(math.inf)  # progress: not an outcome
                         if message is not None:  # None: the listener reconnected; read again
                             return (message[:1], message[1:])
                     return found
         except TimeoutError:
             return (b"", b"")
+
+    async def watch(self, job: JobRef) -> AsyncIterator[Outcome]:
+        """The job's progress updates (b"P", ...) as they are published, then its outcome.
+        Subscribes first, then reads the record (and marks the job as watched), so nothing
+        published after the read is missed; the latest stored progress comes first."""
+        key = self._keys.queue(job.queue).job(job.id)
+        channel = self._keys.queue(job.queue).done_channel(job.id)
+        last = b""
+        async with self._channels.listen(channel) as inbox:
+            while True:  # each turn: read the record (first, and after a reconnection)
+                status, result, err, progress = await self._scripts.run("job_watch", [key], [])
+                if progress and progress != last:
+                    last = progress
+                    yield (_PROGRESS, progress)
+                found = _outcome(status, result, err)
+                if found is not None:
+                    yield found
+                    return
+                while (message := await inbox.next(math.inf)) is not None:
+                    code, payload = message[:1], message[1:]
+                    if code != _PROGRESS:
+                        yield (code, payload)
+                        return
+                    if payload != last:
+                        last = payload
+                        yield (code, payload)
 
 
 def _outcome(status: bytes | None, result: bytes | None, err: bytes | None) -> Outcome | None:

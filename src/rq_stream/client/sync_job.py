@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from rq_stream.client.job import Job, JobInfo, JobStatus
+    from rq_stream.client.job import Job, JobInfo, JobStatus, Progress
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -22,7 +22,8 @@ class JobRunner(Protocol):
 class SyncJob(Generic[R]):
     """A handle on one enqueued job whose methods block (no ``await``).
 
-    ``job.result(timeout_s=5)``, ``job.status()``, ``job.info()``; ``id`` and ``queue`` name the
+    ``job.result(timeout_s=5)``, ``job.status()``, ``job.info()``, ``job.cancel()``,
+    ``job.progress()``; ``id`` and ``queue`` name the
     job, so async code can look it up with ``app.job(job.id, job.queue)``.
     """
 
@@ -54,6 +55,13 @@ class SyncJob(Generic[R]):
 
     def info(self) -> JobInfo:
         return self._runner.run_job(self.id, self.queue, lambda j: j.info())
+
+    def cancel(self) -> bool:
+        """See ``Job.cancel``: True if cancelled now, False if it had finished."""
+        return self._runner.run_job(self.id, self.queue, lambda j: j.cancel())
+
+    def progress(self) -> Progress | None:
+        return self._runner.run_job(self.id, self.queue, lambda j: j.progress())
 
 
 __all__ = ["JobRunner", "SyncJob"]

@@ -17,6 +17,7 @@
 -- @include own_list
 -- @include finish
 -- @include check
+-- @include cancelled
 -- @include complete
 return complete_batch(KEYS[1], nil, KEYS[2], KEYS[3], ARGV[1], 2, 5, function(i)
   return ARGV[i + 4], ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]

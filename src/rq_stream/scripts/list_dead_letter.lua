@@ -16,6 +16,7 @@
 -- @include own_list
 -- @include finish
 -- @include check
+-- @include cancelled
 -- @include dead_letter
 local ttl = need(ARGV[10], 0, MAX_SECONDS, 'result_ttl_s')
 return dead_letter_job(KEYS[1], nil, ARGV[5], KEYS[2], KEYS[3] .. ARGV[3], KEYS[4], ARGV[1],

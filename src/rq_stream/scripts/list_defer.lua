@@ -14,6 +14,7 @@
 -- @include check
 -- @include uncount
 -- @include mine
+-- @include cancelled
 -- @include defer
 local delay = need(ARGV[3], -MAX_SECONDS * 1000, MAX_SECONDS * 1000, 'delay_ms')
 return defer_job(KEYS[1], nil, ARGV[4], KEYS[2], KEYS[3] .. ARGV[1], ARGV[1], ARGV[2], delay,

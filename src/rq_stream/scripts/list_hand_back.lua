@@ -11,6 +11,7 @@
 -- @include own_list
 -- @include uncount
 -- @include mine
+-- @include cancelled
 -- @include hand_back
 local n = 0
 for i = #ARGV - 2, 1, -3 do

@@ -13,6 +13,7 @@
 -- @include finish
 -- @include check
 -- @include mine
+-- @include cancelled
 -- @include retry
 local delay = need(ARGV[3], 0, MAX_SECONDS * 1000, 'delay_ms')
 return retry_job(KEYS[1], nil, ARGV[4], KEYS[2], KEYS[3], KEYS[4] .. ARGV[1], ARGV[1], ARGV[2],

@@ -18,6 +18,7 @@
 -- @include own_list
 -- @include finish
 -- @include worker_lost
+-- @include cancelled
 -- @include start
 -- @include check
 local maxes, ttls = {}, {}

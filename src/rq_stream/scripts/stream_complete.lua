@@ -14,6 +14,7 @@
 -- @include own_stream
 -- @include finish
 -- @include check
+-- @include cancelled
 -- @include complete
 return complete_batch(KEYS[1], ARGV[1], KEYS[2], KEYS[3], ARGV[2], 3, 5, function(i)
   return ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]

@@ -15,6 +15,7 @@
 -- @include own_stream
 -- @include finish
 -- @include check
+-- @include cancelled
 -- @include dead_letter
 local ttl = need(ARGV[12], 0, MAX_SECONDS, 'result_ttl_s')
 return dead_letter_job(KEYS[1], ARGV[1], ARGV[4], KEYS[2], KEYS[3] .. ARGV[5], KEYS[4], ARGV[2],

@@ -15,6 +15,7 @@
 -- @include check
 -- @include uncount
 -- @include mine
+-- @include cancelled
 -- @include defer
 local delay = need(ARGV[5], -MAX_SECONDS * 1000, MAX_SECONDS * 1000, 'delay_ms')
 return defer_job(KEYS[1], ARGV[1], ARGV[2], KEYS[2], KEYS[3] .. ARGV[3], ARGV[3], ARGV[4], delay,

@@ -9,6 +9,7 @@
 -- @include own_stream
 -- @include uncount
 -- @include mine
+-- @include cancelled
 -- @include hand_back
 local n = 0
 for i = 2, #ARGV, 4 do

@@ -13,6 +13,7 @@
 -- @include finish
 -- @include check
 -- @include mine
+-- @include cancelled
 -- @include retry
 local delay = need(ARGV[5], 0, MAX_SECONDS * 1000, 'delay_ms')
 return retry_job(KEYS[1], ARGV[1], ARGV[2], KEYS[1], KEYS[2], KEYS[3] .. ARGV[3], ARGV[3],

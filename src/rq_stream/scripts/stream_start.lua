@@ -17,6 +17,7 @@
 -- @include own_stream
 -- @include finish
 -- @include worker_lost
+-- @include cancelled
 -- @include start
 -- @include check
 local max, ttl = {}, {}

@@ -18,6 +18,7 @@
 -- @include own_stream
 -- @include finish
 -- @include worker_lost
+-- @include cancelled
 -- @include start
 -- @include check
 -- Every number is checked before anything is written (XREADGROUP included).

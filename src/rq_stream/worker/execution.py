@@ -4,6 +4,7 @@ dead letter, or hand-back when the worker stops)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import os
@@ -25,6 +26,7 @@ from rq_stream.worker.hooks import WorkerHooks
 from rq_stream.worker.host import WorkerApp
 from rq_stream.worker.job_context import JobContext, _current
 from rq_stream.worker.policy import ArgumentError, ResultNotSerializable, TaskTimeout, decide
+from rq_stream.worker.progress import ProgressSender
 from rq_stream.worker.resilience import Outage
 from rq_stream.worker.stats import WorkerStats
 
@@ -35,6 +37,10 @@ def _ms_since(t0: float) -> float:
 
 class _LeaseLost(Exception):
     """A process=True call was stopped because this worker no longer owns its job."""
+
+
+class _JobCancelled(Exception):
+    """The job was cancelled before or while its task ran (``Executor.cancel``)."""
 
 
 Release = Callable[[Delivery], None]
@@ -88,12 +94,16 @@ class Executor:
         """Middleware ``on_success`` hooks (``call`` wrapped for ``on_start``, ``failure_hooks``):
         set at start-up only if some middleware overrides them (see :mod:`.hooks`)."""
         self.failure_hooks: WorkerHooks | None = None
+        self.cancel_hooks: WorkerHooks | None = None
+        """Set at start-up only if some middleware overrides ``on_cancel``."""
         self._dumps = app.payloads.dumps  # the app's serializer (codec.dumps by default)
         self._limiter = anyio.CapacityLimiter(min(concurrency, 200))
         self._processes = anyio.CapacityLimiter(min(concurrency, os.cpu_count() or 2))
         self._refs: dict[str, processes.TaskRef] = {}
         self._children: dict[tuple[str, int], anyio.CancelScope] = {}
         """The running subprocess calls, by (job_id, attempt): killed when the lease is lost."""
+        self.progress = ProgressSender(app.scripts, app.keys, log)
+        """Sends the tasks' ``report_progress`` (its ``run`` is started by the worker)."""
         self._trace = False
         """Emit the per-job DEBUG events ("job started", "job succeeded"): decided once at
         start-up from the logger's level, so that at INFO no logger is called per job."""
@@ -130,14 +140,17 @@ class Executor:
         # Rate-limit gate: over the limit, the job is deferred, not run.
         if task.settings.rate_limit is not None and not await self._gate.admit(task, d):
             return
-        job = JobContext(d.job_id, task.name, d.queue, d.attempt, self._name, self.state)
+        job = JobContext(d.job_id, task.name, d.queue, d.attempt, self._name, self.state, d,
+                         self.progress)  # fmt: skip
         token = _current.set(job)
         if self._trace:
             self._log(task, d).debug("job started")
         if t0 is None:
             t0 = time.perf_counter()
         try:
-            value = await self.call(task, d)
+            value = await self._run_call(task, d)
+            if self.progress.busy:  # some report unsent: this job's goes before its outcome
+                await self.progress.flush(d.queue, d.job_id)
             result = self._dumps(value)
             if self.on_success is not None:  # middleware: before the ack (at-least-once)
                 await self.on_success(job, value, time.perf_counter() - t0)
@@ -148,13 +161,57 @@ class Executor:
         except _LeaseLost:
             self._release(d)  # not ours any more: nothing to write, the new owner runs it
             return
+        except _JobCancelled:
+            await self._cancelled(d, done, job)
+            return
         except SerializationError as exc:
             failure: Exception = ResultNotSerializable(f"the return value of {task.name!r}: {exc}")
         except Exception as exc:
             failure = exc
         finally:
             _current.reset(token)
+        if d.cancelled:  # failed after its cancel (a thread that saw the flag): not retried
+            await self._cancelled(d, done, job)
+            return
         await self._failed(task, d, failure, _ms_since(t0), job)
+
+    async def _run_call(self, task: Task[Any, Any], d: Delivery) -> Any:
+        """``call``, which ``cancel`` may interrupt (then :class:`_JobCancelled`)."""
+        if d.cancelled:
+            raise _JobCancelled
+        d.runner = asyncio.current_task()
+        try:
+            value = await self.call(task, d)
+        except asyncio.CancelledError:
+            runner, d.runner = d.runner, None
+            if not d.cancelled or runner is None:
+                raise
+            uncancel = getattr(runner, "uncancel", None)  # Python 3.11+
+            if uncancel is not None and uncancel() > 0:
+                raise  # cancelled by something else too (the worker stopping)
+            raise _JobCancelled from None
+        finally:
+            d.runner = None
+        if d.cancelled:  # a thread that returned after its cancel: cancelled all the same
+            raise _JobCancelled
+        return value
+
+    async def _cancelled(self, d: Delivery, done: Outbox[Completion], job: JobContext) -> None:
+        if self.cancel_hooks is not None:
+            await self.cancel_hooks.cancelled(job)
+        done.put(Completion(d, b""))  # the record says cancelled: acked as cancelled
+
+    def cancel(self, d: Delivery) -> None:
+        """``d`` was cancelled (job_cancel.lua marked its record): a job not running yet is
+        not run; an ``async def`` task is interrupted (``CancelledError``), a ``process=True``
+        task's subprocess killed; a thread sees ``current_job().cancelled``."""
+        if d.cancelled:
+            return
+        d.cancelled = True
+        self.log.info("job cancelled", job_id=d.job_id, queue=d.queue)
+        task = self._tasks.get(d.envelope.task) if d.envelope is not None else None
+        if d.runner is not None and task is not None and (task.is_async or task.settings.process):
+            d.runner.cancel()
 
     def _log(self, task: Task[Any, Any], d: Delivery) -> Any:
         return self.log.bind(job_id=d.job_id, task=task.name, queue=d.queue, attempt=d.attempt)

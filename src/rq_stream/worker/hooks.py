@@ -38,6 +38,7 @@ class WorkerHooks:
         self._failure = overriding(middleware, "on_failure")
         self._retry = overriding(middleware, "on_retry")
         self._dead = overriding(middleware, "on_dead_letter")
+        self.cancel = overriding(middleware, "on_cancel")
         self.any_failure = bool(self._failure or self._retry or self._dead)
         self._running = False
 
@@ -75,6 +76,9 @@ class WorkerHooks:
 
     async def succeeded(self, job: JobContext, result: Any, duration_s: float) -> None:
         await self._run(self.success, "on_success", job, result, duration_s)
+
+    async def cancelled(self, job: JobContext) -> None:
+        await self._run(self.cancel, "on_cancel", job)
 
     async def failed(self, job: JobContext, exc: Exception, duration_s: float) -> None:
         """An attempt failed: before its retry or dead letter is written."""

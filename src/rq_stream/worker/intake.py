@@ -160,8 +160,20 @@ class Intake(WorkerState):
         for d in ready:
             held[d.token] = d
             jobs.put(d)
+        await self._admitted(ready)
+
+    async def _admitted(self, ready: list[Delivery]) -> None:
+        """After a batch is held and handed over (before any of it runs)."""
+        if self._missed_cancels:  # almost always empty: one check per batch
+            self._cancel_missed(ready)
         if self._unreported:
             await self._report_dead_letters()
+
+    def _cancel_missed(self, ready: list[Delivery]) -> None:
+        """Jobs cancelled while their start's reply was on its way (see ``_cancel_held``)."""
+        for d in ready:
+            if d.job_id in self._missed_cancels:
+                self._executor.cancel(d)
 
     async def _report_dead_letters(self) -> None:
         """Middleware ``on_dead_letter`` for the jobs the intake dead-lettered, once the jobs

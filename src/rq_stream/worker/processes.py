@@ -88,8 +88,9 @@ async def run(
     limiter: anyio.CapacityLimiter,
 ) -> Any:
     """Run the task in a subprocess; cancelling this kills the subprocess."""
-    if ctx.state is not None:  # the lifespan's state stays in the worker (a pool, a client)
-        ctx = dataclasses.replace(ctx, state=None)
+    # The lifespan's state stays in the worker (a pool, a client), and so do the cancel flag
+    # (the subprocess is killed instead) and the progress sender.
+    ctx = dataclasses.replace(ctx, state=None, _flag=None, _sink=None)
     try:
         return await anyio.to_process.run_sync(
             _run_in_child, ref, ctx, args, kwargs, cancellable=True, limiter=limiter

@@ -32,7 +32,7 @@ from typing import Any, Generic
 
 import anyio
 import structlog
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from rq_stream import logs
 from rq_stream.backends.base import Backend, Completion, Delivery
@@ -165,8 +165,7 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                 if hooks is not None:  # after the lifespan is entered
                     await hooks.worker_started()
                 self._log_started()  # ready: connected, queues prepared, lifespan entered
-                outer.start_soon(self._heartbeat)
-                outer.start_soon(self._renew)
+                self._start_upkeep(outer)
                 async with anyio.create_task_group() as finishing:
                     finishing.start_soon(completer.run, done)
                     try:
@@ -198,6 +197,15 @@ class Worker(Intake, Upkeep, Generic[AppT]):
             handed_back=self.stats.handed_back,
         )
 
+    def _start_upkeep(self, tg: TaskGroup) -> None:
+        """Beside the executors until the worker ends (the grace period included): heartbeat,
+        lease renewal, the progress sender and each queue's cancel listener."""
+        tg.start_soon(self._heartbeat)
+        tg.start_soon(self._renew)
+        tg.start_soon(self._executor.progress.run)
+        for q in self.queues:
+            tg.start_soon(self._cancel_loop, q)
+
     def _install_middleware(self) -> WorkerHooks | None:
         """The app's middleware, noted once per run: the executor gets only the steps some
         middleware overrides; None if the app has none."""
@@ -207,6 +215,7 @@ class Worker(Intake, Upkeep, Generic[AppT]):
         )
         executor.on_success = hooks.succeeded if hooks and hooks.success else None
         executor.failure_hooks = hooks if hooks and hooks.any_failure else None
+        executor.cancel_hooks = hooks if hooks and hooks.cancel else None
         return hooks
 
     def _wire_calls(self, hooks: WorkerHooks | None) -> None:

@@ -71,6 +71,9 @@ class WorkerState:
         self._hooks = None
         self._unreported: list[tuple[Delivery, Failure]] = []
         """Dead-lettered by the intake, for middleware's ``on_dead_letter`` (see ``_admit``)."""
+        self._missed_cancels: dict[str, float] = {}
+        """Cancelled running jobs this worker did not hold when told (job id -> monotonic
+        time): a job it was starting at that instant is cancelled as soon as it is held."""
         self._payloads = self.app.payloads
         """How envelopes decode (the app's serializer), read once."""
 

@@ -5,6 +5,7 @@ scheduler of the queues' cron and periodic tasks (:mod:`.scheduler`)."""
 from __future__ import annotations
 
 import functools
+import math
 import os
 import socket
 import time
@@ -19,6 +20,8 @@ from rq_stream.worker.resilience import Outage
 from rq_stream.worker.scheduler import Scheduler
 from rq_stream.worker.state import WorkerState
 
+MISSED_CANCEL_S = 10.0
+"""How long a cancel for a job this worker does not hold is remembered (see ``_cancel_held``)."""
 INFO_EVERY_S = 1.0
 """The worker's ``rq-stream info`` row is rewritten this often (two allow-oom scripts)."""
 
@@ -72,6 +75,36 @@ class Upkeep(WorkerState):
                     await self._move_due(queue, wake)
             except outage.errors as exc:
                 await outage.failed(exc)
+
+    async def _cancel_loop(self, queue: str) -> None:
+        """Stop the jobs of ``queue`` this worker holds when they are cancelled: one
+        subscription to the queue's cancel channel (job_cancel.lua publishes a running job's
+        id there), so a cancel reaches the worker at once and costs the other jobs nothing."""
+        outage = Outage("listening for cancelled jobs", queue=queue)
+        channel = self.app.keys.queue(queue).cancel_channel
+        while True:
+            try:
+                async with self.app.channels.listen(channel) as inbox:
+                    outage.recovered()
+                    while True:
+                        message = await inbox.next(math.inf)
+                        if message is not None:
+                            self._cancel_held(queue, message.decode())
+            except outage.errors as exc:
+                await outage.failed(exc)
+
+    def _cancel_held(self, queue: str, job_id: str, now: float | None = None) -> None:
+        for d in list(self.held[queue].values()):
+            if d.job_id == job_id:
+                self._executor.cancel(d)
+                return
+        # Not held here: another worker's, or one this worker is starting right now (its
+        # start's reply not read yet). Remembered briefly for the latter.
+        now = time.monotonic() if now is None else now
+        missed = self._missed_cancels
+        for old in [j for j, t in missed.items() if now - t > MISSED_CANCEL_S]:
+            del missed[old]
+        missed[job_id] = now
 
     async def _move_due(self, queue: str, wake: Inbox) -> None:
         backend = self.backends[queue]

@@ -20,7 +20,9 @@ local function enqueue_jobs(push, first)
       holder = redis.call('GET', KEYS[uidx])
       if holder then
         local st = redis.call('HGET', KEYS[3] .. holder, 's')
-        if not st or st == 'succeeded' or st == 'failed' then holder = false end
+        if not st or st == 'succeeded' or st == 'failed' or st == 'cancelled' then
+          holder = false
+        end
       end
     end
     if redis.call('EXISTS', jk) == 1 then

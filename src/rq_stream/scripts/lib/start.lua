@@ -1,14 +1,15 @@
 -- start_entry(...): count one attempt, atomically, for a job delivered to `consumer` (`ref`:
 -- its entry id or envelope, owned through `owner`/`group` as in lib/own_stream, lib/own_list).
--- Returns the attempt number to run (>= 1); 0 if the job had already finished (its ownership is
--- released: do not run it) or is gone (no record, no entry: a failover lost its enqueue; its
--- delivery came from the old master); -1 if it was started max_attempts times already without
--- finishing (it crashed its workers: released and dead-lettered); -3 (unless `alone`) if this
--- would be its last attempt and its previous one ended with its worker dying (the record still
--- says running): nothing is changed, the worker runs it alone (Worker._isolation_loop).
--- Needs lib/own_stream or lib/own_list, lib/finish (bury) and lib/worker_lost. `h` is the job's
--- HMGET s a ta fs, when the caller has read it. `dindex`: the dead-letter index (hash,
--- QueueKeys.dead_index).
+-- Returns the attempt number to run (>= 1); 0 if the job had already finished or was cancelled
+-- (its ownership is released: do not run it) or is gone (no record, no entry: a failover lost
+-- its enqueue; its delivery came from the old master); -1 if it was started max_attempts times
+-- already without finishing (it crashed its workers: released and dead-lettered); -3 (unless
+-- `alone`) if this would be its last attempt and its previous one ended with its worker dying
+-- (the record still says running): nothing is changed, the worker runs it alone
+-- (Worker._isolation_loop).
+-- Needs lib/own_stream or lib/own_list, lib/finish (bury), lib/worker_lost and lib/cancelled.
+-- `h` is the job's HMGET s a ta fs, when the caller has read it. `dindex`: the dead-letter
+-- index (hash, QueueKeys.dead_index).
 local function start_entry(owner, group, ref, dead, jk, consumer, chan, queue, id, max, ttl, now,
                            h, alone, dindex)
   h = h or redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
@@ -17,6 +18,10 @@ local function start_entry(owner, group, ref, dead, jk, consumer, chan, queue, i
   end
   if h[1] == 'succeeded' or h[1] == 'failed' then
     release(owner, group, ref)
+    return 0
+  end
+  if h[1] == 'cancelled' then  -- cancelled while queued (or running, its worker gone): dropped
+    if release(owner, group, ref) then end_cancelled(jk) end
     return 0
   end
   local a = tonumber(h[2] or '0') + 1
