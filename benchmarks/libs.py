@@ -26,6 +26,8 @@ class Lib:
     packages: tuple[str, ...] = ()
     dists: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    cases: tuple[str, ...] = ()  # the cases it runs (none named: all of them)
+    own_concurrency: bool = False  # run the worker at its own default, not the benchmark's
 
     @property
     def bin(self) -> Path:
@@ -35,12 +37,18 @@ class Lib:
     def python(self) -> str:
         return sys.executable if self.venv is None else str(self.bin / "python")
 
-    def worker_cmds(self, procs: int, concurrency: int) -> list[list[str]]:
+    def runs(self, case: str) -> bool:
+        return not self.cases or case in self.cases
+
+    def worker_cmds(self, procs: int, concurrency: int, url: str) -> list[list[str]]:
         """The worker command(s) each library's documentation shows, for ``procs`` processes."""
         c, p = str(concurrency), str(procs)
         if self.key.startswith("rq_stream"):
-            one = [self.python, "-m", "rq_stream", "worker", "rqs_bench:app", "-c", c]
+            one = [self.python, "-m", "rq_stream", "worker", "rqs_bench:app"]
+            one += [] if self.own_concurrency else ["-c", c]
             return [[*one, "--log-level", "WARNING"]] * procs
+        if self.key.startswith("limit"):  # one bare loop per process
+            return [[self.python, f"{self.module}.py"]] * procs
         if self.key == "arq":  # no multi-process flag: one command per process
             return [[str(self.bin / "arq"), "arq_bench.WorkerSettings"]] * procs
         if self.key == "saq":
@@ -50,7 +58,21 @@ class Lib:
         if self.key.startswith("taskiq"):
             cmd = [str(self.bin / "taskiq"), "worker", "taskiq_bench:broker", "--workers", p]
             return [[*cmd, "--max-async-tasks", c, "--log-level", "WARNING"]]
+        if self.key == "pydocket":  # no multi-process flag: one command per process
+            cmd = [str(self.bin / "docket"), "worker", "--tasks", "docket_bench:tasks"]
+            cmd += ["--docket", "bench", "--url", pool_url(url, concurrency), "--concurrency", c]
+            return [[*cmd, "--logging-level", "WARNING"]] * procs
+        if self.key == "bullmq":  # no CLI: the worker script its docs show, once per process
+            return [[self.python, "bullmq_bench.py"]] * procs
         raise ValueError(self.key)
+
+
+def pool_url(url: str, concurrency: int) -> str:
+    """``url`` with redis-py's pool cap raised: redis-py 8 caps an asyncio pool at 100
+    connections, and SAQ and pydocket hold one per running job (plus their own), so at
+    concurrency 100 they fail with "Too many connections" without it."""
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}max_connections={4 * concurrency + 100}"
 
 
 # rq_stream gets a virtualenv of its own too, like every peer: the package and its runtime
@@ -58,7 +80,30 @@ class Lib:
 # project's dev tools (rich, fastapi, mypy...) that would inflate the worker's RSS.
 RQS_PACKAGES = ("-e", str(ROOT.parent))
 
+# Cases the bare loop has no counterpart for: 10 ms jobs (its ideal is C / 10 ms, known).
+LIMIT_CASES = ("enqueue_one", "enqueue_bulk", "noop_1", "noop_n", "latency")
+
 LIBS = [
+    # The reference, not a peer: the bare protocol loop (peers/limit_bench.py), run in
+    # rq_stream's virtualenv with the same client and codec.
+    Lib(
+        "limit",
+        "limit (bare loop)",
+        "limit_bench",
+        "rq_stream",
+        RQS_PACKAGES,
+        dists=("redis", "hiredis", "msgpack"),
+        cases=LIMIT_CASES,
+    ),
+    Lib(
+        "limit-redispy",
+        "limit (bare loop, redis-py)",
+        "limit_redispy_bench",
+        "rq_stream",
+        RQS_PACKAGES,
+        dists=("redis", "hiredis", "msgpack"),
+        cases=LIMIT_CASES,
+    ),
     Lib(
         "rq_stream",
         "rq_stream (streams)",
@@ -66,6 +111,18 @@ LIBS = [
         "rq_stream",
         RQS_PACKAGES,
         dists=("rq_stream", "redis"),
+    ),
+    # The worker at the concurrency users get when they pass no -c: what "no-op at the
+    # default concurrency" in the targets is measured on.
+    Lib(
+        "rq_stream-default",
+        "rq_stream (streams, default -c)",
+        "rqs_bench",
+        "rq_stream",
+        RQS_PACKAGES,
+        dists=("rq_stream", "redis"),
+        cases=("noop_1",),
+        own_concurrency=True,
     ),
     Lib(
         "rq_stream-mw",
@@ -107,6 +164,15 @@ LIBS = [
         ("taskiq", "taskiq-redis", "redis"),
         {"BENCH_TASKIQ_BROKER": "list"},
     ),
+    Lib(
+        "pydocket",
+        "pydocket",
+        "docket_bench",
+        "pydocket",
+        ("pydocket",),
+        ("pydocket", "redis"),
+    ),
+    Lib("bullmq", "bullmq", "bullmq_bench", "bullmq", ("bullmq",), ("bullmq", "redis")),
 ]
 
 

@@ -123,7 +123,7 @@ class Bench:
         out = (self.logs / f"{lib.key}-{tag}.log").open("ab")
         env = self.env(lib)
         workers = []
-        for cmd in lib.worker_cmds(procs, self.params.concurrency):
+        for cmd in lib.worker_cmds(procs, self.params.concurrency, self.server.url):
             workers.append(
                 subprocess.Popen(
                     cmd,
@@ -226,8 +226,9 @@ def run_all(bench: Bench, libs: list[Lib], cases: list[str]) -> dict[str, Any]:
     notes: dict[str, str] = {}
     unavailable: dict[str, str] = {}
     for case in cases:
-        for rep in range(reps):
-            order = libs[rep % len(libs) :] + libs[: rep % len(libs)]
+        active = [lib for lib in libs if lib.runs(case)]
+        for rep in range(reps if active else 0):
+            order = active[rep % len(active) :] + active[: rep % len(active)]
             for lib in order:
                 if lib.key in unavailable:
                     continue
