@@ -15,7 +15,8 @@ import matplotlib.pyplot as plt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import METRICS, cell_values
 
-COLORS = ["#c0392b", "#e67e22", "#2980b9", "#27ae60", "#8e44ad", "#7f8c8d", "#95a5a6"]
+COLORS = ["#c0392b", "#e67e22", "#2980b9", "#27ae60", "#8e44ad", "#7f8c8d", "#95a5a6",
+          "#16a085", "#d35400", "#2c3e50", "#f1c40f", "#bdc3c7"]  # fmt: skip
 
 
 def main(out: Path) -> None:
