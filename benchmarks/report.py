@@ -172,6 +172,48 @@ def variant_costs(libs: dict[str, str], cells: dict[str, dict[str, float | str]]
     return out
 
 
+def against_peers(
+    data: dict[str, Any], cells: dict[str, dict[str, float | str]], ours: str
+) -> list[str]:
+    """One rq_stream row against each peer (ratios, best peer) and its targets."""
+    libs: dict[str, str] = data["libraries"]
+    peers = [k for k in libs if k not in NOT_PEERS]
+    out = [
+        "",
+        f"## {libs[ours]} compared with each peer (x better; > 1 means rq_stream wins)",
+        "",
+        "| workload | " + " | ".join(libs[k] for k in peers) + " | best peer |",
+        "| --- | " + " | ".join("---:" for _ in peers) + " | --- |",
+    ]
+    for key, m in METRICS.items():
+        row = cells[key]
+        rs = [ratio(m, row.get(ours), row.get(k)) for k in peers]
+        best = best_peer(m, row)
+        rb = ratio(m, row.get(ours), best[1]) if best else None
+        best_txt = f"{rb:.2f}x ({libs[best[0]]})" if best and rb is not None else "-"
+        shown = " | ".join("-" if r is None else f"{r:.2f}x" for r in rs)
+        out.append(f"| {m.title} | {shown} | {best_txt} |")
+    out += ["", f"### Targets for {libs[ours]}", "", "| target | measured | |"]
+    return [*out, "| --- | --- | --- |", *targets(data, cells, ours)]
+
+
+def notes(data: dict[str, Any], chart_problem: str | None) -> list[str]:
+    libs: dict[str, str] = data["libraries"]
+    out = [f"- {libs[lib]} bulk enqueue: {note}." for lib, note in data["notes"].items()]
+    for lib, why in data["unavailable"].items():
+        out.append(f"- {libs.get(lib, lib)}: n/a, {why}.")
+    for case, by_lib in data["errors"].items():
+        for lib, errs in by_lib.items():
+            out.append(f"- **FAILED** {case} / {libs[lib]}: {'; '.join(sorted(set(errs)))}.")
+    if chart_problem:
+        out.append(f"- {chart_problem}")
+    spawn = data["values"].get("_spawn_to_done_s", {})
+    if spawn:
+        parts = [f"{libs[k]} {statistics.median(v):.1f}s" for k, v in spawn.items()]
+        out.append(f"- Worker spawn to last job done, median over c/d/e runs: {', '.join(parts)}.")
+    return out
+
+
 def write_report(data: dict[str, Any], path: Path, chart_problem: str | None = None) -> str:
     libs: dict[str, str] = data["libraries"]
     cells = cell_values(data)
@@ -194,43 +236,10 @@ def write_report(data: dict[str, Any], path: Path, chart_problem: str | None = N
         shown = [fmt(row.get(lib), m.digits) for lib in libs]
         out.append(f"| {m.title} | {m.unit} | " + " | ".join(shown) + " |")
     for ours in (lib for lib in OURS if lib in libs and lib not in data["unavailable"]):
-        peers = [k for k in libs if k not in NOT_PEERS]
-        out += [
-            "",
-            f"## {libs[ours]} compared with each peer (x better; > 1 means rq_stream wins)",
-            "",
-            "| workload | " + " | ".join(libs[k] for k in peers) + " | best peer |",
-            "| --- | " + " | ".join("---:" for _ in peers) + " | --- |",
-        ]
-        for key, m in METRICS.items():
-            row = cells[key]
-            rs = [ratio(m, row.get(ours), row.get(k)) for k in peers]
-            best = best_peer(m, row)
-            rb = ratio(m, row.get(ours), best[1]) if best else None
-            best_txt = f"{rb:.2f}x ({libs[best[0]]})" if best and rb is not None else "-"
-            out.append(
-                f"| {m.title} | "
-                + " | ".join("-" if r is None else f"{r:.2f}x" for r in rs)
-                + f" | {best_txt} |"
-            )
-        out += ["", f"### Targets for {libs[ours]}", "", "| target | measured | |"]
-        out += ["| --- | --- | --- |", *targets(data, cells, ours)]
+        out += against_peers(data, cells, ours)
     out += limit_section(libs, cells)
     out += variant_costs(libs, cells)
-    out += ["", "## Notes", ""]
-    for lib, note in data["notes"].items():
-        out.append(f"- {libs[lib]} bulk enqueue: {note}.")
-    for lib, why in data["unavailable"].items():
-        out.append(f"- {libs.get(lib, lib)}: n/a, {why}.")
-    for case, by_lib in data["errors"].items():
-        for lib, errs in by_lib.items():
-            out.append(f"- **FAILED** {case} / {libs[lib]}: {'; '.join(sorted(set(errs)))}.")
-    if chart_problem:
-        out.append(f"- {chart_problem}")
-    spawn = data["values"].get("_spawn_to_done_s", {})
-    if spawn:
-        parts = [f"{libs[k]} {statistics.median(v):.1f}s" for k, v in spawn.items()]
-        out.append(f"- Worker spawn to last job done, median over c/d/e runs: {', '.join(parts)}.")
+    out += ["", "## Notes", "", *notes(data, chart_problem)]
     out += [
         "",
         "## Environment",
