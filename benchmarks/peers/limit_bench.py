@@ -9,9 +9,10 @@ trips per batch. Producer: XADD of a msgpack payload, one await at a time, or 1,
 pipelined to a round trip for bulk. No leases, retries, reclaim, stats or events: nothing a
 queue needs beyond getting the job there, running it once and storing its result.
 
-Commands are packed by ``hiredis.pack_command`` and replies parsed by ``hiredis.Reader`` over a
-plain asyncio stream (no client library in between), in rq_stream's virtualenv: the same parser
-and codec (msgpack) rq_stream uses, so the gap to this row is rq_stream's own cost.
+Commands are packed by ``hiredis.pack_command`` and replies parsed by ``hiredis.Reader`` in an
+asyncio protocol's ``data_received`` (no client library in between; the design of rq_stream's
+own lean connection), in rq_stream's virtualenv: the same parser and codec (msgpack) rq_stream
+uses, so the gap to this row is rq_stream's own cost.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections import deque
 from typing import Any
 from urllib.parse import urlparse
 
@@ -30,42 +32,62 @@ STREAM, GROUP, RESULT = b"limit:stream", b"limit:group", b"limit:result:"
 BATCH, BULK_CHUNK, RESULT_TTL_S = 500, 1000, 3600
 
 
-class Conn:
-    """Pipelined RESP over one asyncio stream: send commands, then read that many replies."""
+class Conn(asyncio.Protocol):
+    """Pipelined RESP on an asyncio protocol: ``send`` writes commands and returns one future
+    for all their replies, which ``data_received`` parses and hands out in order."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader, self._writer = reader, writer
+    def __init__(self) -> None:
         self._parser = hiredis.Reader()
+        self._waiting: deque[tuple[int, list[Any], asyncio.Future[list[Any]]]] = deque()
+        self._transport: asyncio.Transport | None = None
 
     @classmethod
     async def open(cls, url: str) -> Conn:
         parsed = urlparse(url)
-        reader, writer = await asyncio.open_connection(parsed.hostname, parsed.port or 6379)
-        conn = cls(reader, writer)
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(cls, parsed.hostname, parsed.port or 6379)
         db = (parsed.path or "/0").lstrip("/") or "0"
         if db != "0":
             await conn.call(("SELECT", db))
         return conn
 
-    def send(self, cmds: list[tuple[Any, ...]]) -> None:
-        self._writer.write(b"".join(hiredis.pack_command(c) for c in cmds))
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)  # TCP, TCP_NODELAY set by asyncio
+        self._transport = transport
 
-    async def reply(self) -> Any:
-        while (got := self._parser.gets()) is False:
-            data = await self._reader.read(1 << 16)
-            if not data:
-                raise ConnectionError("redis closed the connection")
-            self._parser.feed(data)
-        if isinstance(got, hiredis.ReplyError):
-            raise got
-        return got
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed(data)
+        while (got := self._parser.gets()) is not False:
+            n, replies, future = self._waiting[0]
+            replies.append(got)
+            if len(replies) == n:
+                self._waiting.popleft()
+                future.set_result(replies)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for _, _, future in self._waiting:
+            future.set_exception(ConnectionError("redis closed the connection"))
+
+    def send(self, cmds: list[tuple[Any, ...]]) -> asyncio.Future[list[Any]]:
+        assert self._transport is not None
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((len(cmds), [], future))
+        self._transport.write(b"".join(hiredis.pack_command(c) for c in cmds))
+        return future
+
+    async def pipeline(self, cmds: list[tuple[Any, ...]]) -> list[Any]:
+        replies = await self.send(cmds)
+        for reply in replies:
+            if isinstance(reply, hiredis.ReplyError):
+                raise reply
+        return replies
 
     async def call(self, cmd: tuple[Any, ...]) -> Any:
-        self.send([cmd])
-        return await self.reply()
+        return (await self.pipeline([cmd]))[0]
 
     def close(self) -> None:
-        self._writer.close()
+        if self._transport is not None:
+            self._transport.close()
 
 
 def payload(kind: str, enqueued_at: float) -> bytes:
@@ -97,9 +119,7 @@ async def work(conn: Conn, consumer: str) -> None:
                          b"EX", RESULT_TTL_S))  # fmt: skip
         ids = [entry_id for entry_id, _ in entries]
         cmds += [(b"XACK", STREAM, GROUP, *ids), (b"XDEL", STREAM, *ids)]
-        conn.send(cmds)
-        for _ in cmds:
-            await conn.reply()
+        await conn.pipeline(cmds)
 
 
 async def prepare(conn: Conn) -> None:
@@ -134,9 +154,9 @@ class Client:
         assert self.conn is not None
         for start in range(0, n, BULK_CHUNK):
             size = min(BULK_CHUNK, n - start)
-            self.conn.send([(b"XADD", STREAM, b"*", b"j", payload(kind, 0.0)) for _ in range(size)])
-            for _ in range(size):
-                await self.conn.reply()
+            await self.conn.pipeline(
+                [(b"XADD", STREAM, b"*", b"j", payload(kind, 0.0)) for _ in range(size)]
+            )
 
     async def backlog(self) -> int:
         assert self.conn is not None
