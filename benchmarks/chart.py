@@ -23,12 +23,12 @@ def main(out: Path) -> None:
     data = json.loads((out / "latest.json").read_text())
     libs: dict[str, str] = data["libraries"]
     cells = cell_values(data)
-    fig, axes = plt.subplots(3, 3, figsize=(16, 12))
+    fig, axes = plt.subplots(3, 3, figsize=(18, 14))
     for ax, (key, m) in zip(axes.flat, METRICS.items(), strict=False):
         labels, values, colors = [], [], []
         for i, (lib, label) in enumerate(libs.items()):
             v = cells[key].get(lib)
-            labels.append(label.replace(" (", "\n("))
+            labels.append(label)
             values.append(v if isinstance(v, float) else 0.0)
             colors.append(COLORS[i % len(COLORS)])
         bars = ax.bar(range(len(values)), values, color=colors)
@@ -41,7 +41,7 @@ def main(out: Path) -> None:
             ax.set_yscale("log")  # arq's 0.5 s poll would flatten everyone else
         better = "higher" if m.higher_better else "lower"
         ax.set_title(f"{m.title}\n{m.unit} ({better} is better)", fontsize=9)
-        ax.set_xticks(range(len(labels)), labels, fontsize=6.5)
+        ax.set_xticks(range(len(labels)), labels, fontsize=6.5, rotation=40, ha="right")
         ax.tick_params(axis="y", labelsize=7)
     env = data["environment"]
     fig.suptitle(
