@@ -1,7 +1,8 @@
-"""rq_stream against arq, SAQ, streaq and taskiq-redis on one fresh redis-server.
+"""rq_stream against arq, SAQ, streaq, taskiq-redis, pydocket and bullmq (and the bare-loop limit)
+on one fresh redis-server.
 
-    .venv/bin/python benchmarks/run.py            # the full run (make bench), ~15 min on 2 cores
-    .venv/bin/python benchmarks/run.py --quick    # smoke run, ~2 min
+    .venv/bin/python benchmarks/run.py            # the full run (make bench), ~22 min on 2 cores
+    .venv/bin/python benchmarks/run.py --quick    # smoke run, ~3 min
     .venv/bin/python benchmarks/run.py --only rq_stream,arq --reps 5
 
 Each peer lives in its own virtualenv under benchmarks/.venvs/ (their redis-py pins conflict),
@@ -285,7 +286,7 @@ def environment(server_url: str, libs: list[Lib]) -> dict[str, Any]:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run (~2 min)")
+    parser.add_argument("--quick", action="store_true", help="smoke run (~3 min)")
     parser.add_argument("--reps", type=int, help="repetitions per figure (3; quick: 1)")
     parser.add_argument("--only", help="comma-separated library keys (default: all)")
     parser.add_argument("--cases", help=f"comma-separated cases of {','.join(CASES)}")
