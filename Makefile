@@ -1,7 +1,7 @@
 # make demo   — set up and run a live demo (throwaway redis-server unless $REDIS_URL answers)
 # make test   — set up, lint, type-check, check the built wheel and run the whole test suite on
 #               real redis-servers
-# make bench  — rq_stream against arq, SAQ, streaq and taskiq-redis on one fresh redis-server
+# make bench  — rq_stream against arq, SAQ, streaq, taskiq-redis, pydocket and bullmq on one fresh redis-server
 
 PYTHON ?= python3
 VENV   := .venv

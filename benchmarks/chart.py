@@ -15,19 +15,20 @@ import matplotlib.pyplot as plt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import METRICS, cell_values
 
-COLORS = ["#c0392b", "#e67e22", "#2980b9", "#27ae60", "#8e44ad", "#7f8c8d", "#95a5a6"]
+COLORS = ["#c0392b", "#e67e22", "#2980b9", "#27ae60", "#8e44ad", "#7f8c8d", "#95a5a6",
+          "#16a085", "#d35400", "#2c3e50", "#f1c40f", "#bdc3c7"]  # fmt: skip
 
 
 def main(out: Path) -> None:
     data = json.loads((out / "latest.json").read_text())
     libs: dict[str, str] = data["libraries"]
     cells = cell_values(data)
-    fig, axes = plt.subplots(3, 3, figsize=(16, 12))
+    fig, axes = plt.subplots(3, 3, figsize=(18, 14))
     for ax, (key, m) in zip(axes.flat, METRICS.items(), strict=False):
         labels, values, colors = [], [], []
         for i, (lib, label) in enumerate(libs.items()):
             v = cells[key].get(lib)
-            labels.append(label.replace(" (", "\n("))
+            labels.append(label)
             values.append(v if isinstance(v, float) else 0.0)
             colors.append(COLORS[i % len(COLORS)])
         bars = ax.bar(range(len(values)), values, color=colors)
@@ -40,7 +41,7 @@ def main(out: Path) -> None:
             ax.set_yscale("log")  # arq's 0.5 s poll would flatten everyone else
         better = "higher" if m.higher_better else "lower"
         ax.set_title(f"{m.title}\n{m.unit} ({better} is better)", fontsize=9)
-        ax.set_xticks(range(len(labels)), labels, fontsize=6.5)
+        ax.set_xticks(range(len(labels)), labels, fontsize=6.5, rotation=40, ha="right")
         ax.tick_params(axis="y", labelsize=7)
     env = data["environment"]
     fig.suptitle(

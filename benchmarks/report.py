@@ -9,9 +9,14 @@ from pathlib import Path
 from typing import Any
 
 OURS = ("rq_stream", "rq_stream-lists")
-VARIANTS = {"rq_stream-mw": "rq_stream"}
-"""rq_stream run another way (one no-op middleware), reported as a cost against the plain run,
-never as a peer."""
+VARIANTS = {"rq_stream-mw": "rq_stream", "rq_stream-default": "rq_stream"}
+"""rq_stream run another way (one no-op middleware; the worker's default concurrency), reported
+against the plain run, never as a peer."""
+LIMIT, LIMITS = "limit", ("limit", "limit-redispy")
+"""The bare protocol loops (peers/limit_bench.py): the reference rq_stream is measured against,
+never a peer."""
+NOT_PEERS = (*OURS, *VARIANTS, *LIMITS)
+LIMIT_TARGET = 0.60  # no-op at the default concurrency, as a share of the bare loop
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,7 @@ def ratio(m: Metric, ours: float | str | None, peer: float | str | None) -> floa
 
 
 def best_peer(m: Metric, row: dict[str, float | str]) -> tuple[str, float] | None:
-    peers = [(k, v) for k, v in row.items()
-             if k not in OURS and k not in VARIANTS and isinstance(v, float)]  # fmt: skip
+    peers = [(k, v) for k, v in row.items() if k not in NOT_PEERS and isinstance(v, float)]
     if not peers:
         return None
     pick: Callable[..., tuple[str, float]] = max if m.higher_better else min
@@ -102,6 +106,7 @@ def targets(data: dict[str, Any], cells: dict[str, dict[str, float | str]], lib:
         shown = f"{v * scale:,.{1 if scale != 1 else m.digits}f}{unit}"
         lines.append(f"| {text} | {shown} | {'met' if ok else '**missed**'} |")
 
+    vs_limit(cells, lines, lib)
     vs_best("noop_1", 10, "no-op throughput, 1 process ≥ 10x best peer")
     absolute("sleep", 0.9 * ideal, f"10 ms jobs ≥ 90% of ideal ({ideal:,.0f}/s)", 100 / ideal, "%")
     vs_best("enqueue_one", 1.5, "one-at-a-time enqueue ≥ 1.5x best peer")
@@ -109,6 +114,46 @@ def targets(data: dict[str, Any], cells: dict[str, dict[str, float | str]], lib:
     absolute("lat_p50", 2.0, "latency p50 ≤ 2 ms", unit=" ms")
     absolute("rss_mb", 40.0, "worker peak RSS ≤ 40 MB", unit=" MB")
     return lines
+
+
+def vs_limit(cells: dict[str, dict[str, float | str]], lines: list[str], lib: str) -> None:
+    """The target line "no-op at the default concurrency ≥ 60 % of the bare loop" (streams)."""
+    if lib != "rq_stream" or LIMIT not in cells["noop_1"]:
+        return
+    ours, limit = cells["noop_1"].get("rq_stream-default"), cells["noop_1"][LIMIT]
+    text = f"no-op at the default concurrency ≥ {LIMIT_TARGET:.0%} of the bare loop"
+    if not isinstance(ours, float) or not isinstance(limit, float):
+        lines.append(f"| {text} | {fmt(ours)} / {fmt(limit)} | - |")
+        return
+    share = ours / limit
+    met = "met" if share >= LIMIT_TARGET else "**missed**"
+    shown = f"{share:.0%} ({ours:,.0f} / {limit:,.0f})"
+    redispy = cells["noop_1"].get(LIMITS[1])
+    if isinstance(redispy, float):
+        shown += f"; {ours / redispy:.0%} of the redis-py loop"
+    lines.append(f"| {text} | {shown} | {met} |")
+
+
+def limit_section(libs: dict[str, str], cells: dict[str, dict[str, float | str]]) -> list[str]:
+    """Each rq_stream row as a share of the bare loop, on the figures the loop has."""
+    if LIMIT not in libs:
+        return []
+    rows = [k for k in (*LIMITS[1:], *OURS, *VARIANTS) if k in libs]
+    out = [
+        "",
+        f"## Against the limit: each figure as a share of {libs[LIMIT]}'s (> 100 %: better)",
+        "",
+        "| workload | " + " | ".join(libs[k] for k in rows) + " |",
+        "| --- | " + " | ".join("---:" for _ in rows) + " |",
+    ]
+    for key, m in METRICS.items():
+        if not isinstance(cells[key].get(LIMIT), float) or key in ("rss_mb", "commands_per_job"):
+            continue
+        rs = [ratio(m, cells[key].get(k), cells[key][LIMIT]) for k in rows]
+        out.append(
+            f"| {m.title} | " + " | ".join("-" if r is None else f"{r:.0%}" for r in rs) + " |"
+        )
+    return out
 
 
 def variant_costs(libs: dict[str, str], cells: dict[str, dict[str, float | str]]) -> list[str]:
@@ -124,6 +169,48 @@ def variant_costs(libs: dict[str, str], cells: dict[str, dict[str, float | str]]
                 parts.append(f"{key} {r:.2f}x")
         shown = ", ".join(parts) or "no figures"
         out += ["", f"**{libs[variant]} vs {libs[base]}** (x as good; < 1 is its cost): {shown}"]
+    return out
+
+
+def against_peers(
+    data: dict[str, Any], cells: dict[str, dict[str, float | str]], ours: str
+) -> list[str]:
+    """One rq_stream row against each peer (ratios, best peer) and its targets."""
+    libs: dict[str, str] = data["libraries"]
+    peers = [k for k in libs if k not in NOT_PEERS]
+    out = [
+        "",
+        f"## {libs[ours]} compared with each peer (x better; > 1 means rq_stream wins)",
+        "",
+        "| workload | " + " | ".join(libs[k] for k in peers) + " | best peer |",
+        "| --- | " + " | ".join("---:" for _ in peers) + " | --- |",
+    ]
+    for key, m in METRICS.items():
+        row = cells[key]
+        rs = [ratio(m, row.get(ours), row.get(k)) for k in peers]
+        best = best_peer(m, row)
+        rb = ratio(m, row.get(ours), best[1]) if best else None
+        best_txt = f"{rb:.2f}x ({libs[best[0]]})" if best and rb is not None else "-"
+        shown = " | ".join("-" if r is None else f"{r:.2f}x" for r in rs)
+        out.append(f"| {m.title} | {shown} | {best_txt} |")
+    out += ["", f"### Targets for {libs[ours]}", "", "| target | measured | |"]
+    return [*out, "| --- | --- | --- |", *targets(data, cells, ours)]
+
+
+def notes(data: dict[str, Any], chart_problem: str | None) -> list[str]:
+    libs: dict[str, str] = data["libraries"]
+    out = [f"- {libs[lib]} bulk enqueue: {note}." for lib, note in data["notes"].items()]
+    for lib, why in data["unavailable"].items():
+        out.append(f"- {libs.get(lib, lib)}: n/a, {why}.")
+    for case, by_lib in data["errors"].items():
+        for lib, errs in by_lib.items():
+            out.append(f"- **FAILED** {case} / {libs[lib]}: {'; '.join(sorted(set(errs)))}.")
+    if chart_problem:
+        out.append(f"- {chart_problem}")
+    spawn = data["values"].get("_spawn_to_done_s", {})
+    if spawn:
+        parts = [f"{libs[k]} {statistics.median(v):.1f}s" for k, v in spawn.items()]
+        out.append(f"- Worker spawn to last job done, median over c/d/e runs: {', '.join(parts)}.")
     return out
 
 
@@ -149,42 +236,10 @@ def write_report(data: dict[str, Any], path: Path, chart_problem: str | None = N
         shown = [fmt(row.get(lib), m.digits) for lib in libs]
         out.append(f"| {m.title} | {m.unit} | " + " | ".join(shown) + " |")
     for ours in (lib for lib in OURS if lib in libs and lib not in data["unavailable"]):
-        peers = [k for k in libs if k not in OURS and k not in VARIANTS]
-        out += [
-            "",
-            f"## {libs[ours]} compared with each peer (x better; > 1 means rq_stream wins)",
-            "",
-            "| workload | " + " | ".join(libs[k] for k in peers) + " | best peer |",
-            "| --- | " + " | ".join("---:" for _ in peers) + " | --- |",
-        ]
-        for key, m in METRICS.items():
-            row = cells[key]
-            rs = [ratio(m, row.get(ours), row.get(k)) for k in peers]
-            best = best_peer(m, row)
-            rb = ratio(m, row.get(ours), best[1]) if best else None
-            best_txt = f"{rb:.2f}x ({libs[best[0]]})" if best and rb is not None else "-"
-            out.append(
-                f"| {m.title} | "
-                + " | ".join("-" if r is None else f"{r:.2f}x" for r in rs)
-                + f" | {best_txt} |"
-            )
-        out += ["", f"### Targets for {libs[ours]}", "", "| target | measured | |"]
-        out += ["| --- | --- | --- |", *targets(data, cells, ours)]
+        out += against_peers(data, cells, ours)
+    out += limit_section(libs, cells)
     out += variant_costs(libs, cells)
-    out += ["", "## Notes", ""]
-    for lib, note in data["notes"].items():
-        out.append(f"- {libs[lib]} bulk enqueue: {note}.")
-    for lib, why in data["unavailable"].items():
-        out.append(f"- {libs.get(lib, lib)}: n/a, {why}.")
-    for case, by_lib in data["errors"].items():
-        for lib, errs in by_lib.items():
-            out.append(f"- **FAILED** {case} / {libs[lib]}: {'; '.join(sorted(set(errs)))}.")
-    if chart_problem:
-        out.append(f"- {chart_problem}")
-    spawn = data["values"].get("_spawn_to_done_s", {})
-    if spawn:
-        parts = [f"{libs[k]} {statistics.median(v):.1f}s" for k, v in spawn.items()]
-        out.append(f"- Worker spawn to last job done, median over c/d/e runs: {', '.join(parts)}.")
+    out += ["", "## Notes", "", *notes(data, chart_problem)]
     out += [
         "",
         "## Environment",

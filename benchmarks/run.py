@@ -1,7 +1,8 @@
-"""rq_stream against arq, SAQ, streaq and taskiq-redis on one fresh redis-server.
+"""rq_stream against arq, SAQ, streaq, taskiq-redis, pydocket and bullmq (and the bare-loop limit)
+on one fresh redis-server.
 
-    .venv/bin/python benchmarks/run.py            # the full run (make bench), ~15 min on 2 cores
-    .venv/bin/python benchmarks/run.py --quick    # smoke run, ~2 min
+    .venv/bin/python benchmarks/run.py            # the full run (make bench), ~22 min on 2 cores
+    .venv/bin/python benchmarks/run.py --quick    # smoke run, ~3 min
     .venv/bin/python benchmarks/run.py --only rq_stream,arq --reps 5
 
 Each peer lives in its own virtualenv under benchmarks/.venvs/ (their redis-py pins conflict),
@@ -24,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,11 @@ import redis
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
+from libs import LIBS, VENVS, Lib, Unavailable, ensure_venv, log, versions  # noqa: E402
 from report import METRICS, write_report  # noqa: E402
 from rq_stream.testing import RedisServer  # noqa: E402
 
 PEERS = ROOT / "peers"
-VENVS = ROOT / ".venvs"
 RESULTS = ROOT / "results"
 TOOLS_PACKAGES = ("matplotlib", "pyinstrument", "py-spy")
 
@@ -48,143 +49,6 @@ RSS, LATENCY = "bench:rss", "bench:lat"
 
 class BenchError(Exception):
     """A figure could not be measured or did not verify; the table shows the message."""
-
-
-class Unavailable(Exception):
-    """The library cannot run here at all (install failed, feature missing)."""
-
-
-# --------------------------------------------------------------------------- libraries
-@dataclass(frozen=True)
-class Lib:
-    key: str
-    label: str
-    module: str
-    venv: str | None  # None: the project's own virtualenv
-    packages: tuple[str, ...] = ()
-    dists: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def bin(self) -> Path:
-        return Path(sys.executable).parent if self.venv is None else VENVS / self.venv / "bin"
-
-    @property
-    def python(self) -> str:
-        return sys.executable if self.venv is None else str(self.bin / "python")
-
-    def worker_cmds(self, procs: int, concurrency: int) -> list[list[str]]:
-        """The worker command(s) each library's documentation shows, for ``procs`` processes."""
-        c, p = str(concurrency), str(procs)
-        if self.key.startswith("rq_stream"):
-            one = [self.python, "-m", "rq_stream", "worker", "rqs_bench:app", "-c", c]
-            return [[*one, "--log-level", "WARNING"]] * procs
-        if self.key == "arq":  # no multi-process flag: one command per process
-            return [[str(self.bin / "arq"), "arq_bench.WorkerSettings"]] * procs
-        if self.key == "saq":
-            return [[str(self.bin / "saq"), "saq_bench.settings", "--workers", p]]
-        if self.key == "streaq":
-            return [[str(self.bin / "streaq"), "run", "streaq_bench:worker", "--workers", p]]
-        if self.key.startswith("taskiq"):
-            cmd = [str(self.bin / "taskiq"), "worker", "taskiq_bench:broker", "--workers", p]
-            return [[*cmd, "--max-async-tasks", c, "--log-level", "WARNING"]]
-        raise ValueError(self.key)
-
-
-# rq_stream gets a virtualenv of its own too, like every peer: the package and its runtime
-# dependencies only (an editable install, so it runs the code of this checkout), not the
-# project's dev tools (rich, fastapi, mypy...) that would inflate the worker's RSS.
-RQS_PACKAGES = ("-e", str(ROOT.parent))
-
-LIBS = [
-    Lib(
-        "rq_stream",
-        "rq_stream (streams)",
-        "rqs_bench",
-        "rq_stream",
-        RQS_PACKAGES,
-        dists=("rq_stream", "redis"),
-    ),
-    Lib(
-        "rq_stream-mw",
-        "rq_stream (streams, 1 no-op middleware)",
-        "rqs_bench",
-        "rq_stream",
-        RQS_PACKAGES,
-        dists=("rq_stream", "redis"),
-        env={"BENCH_RQS_MIDDLEWARE": "noop"},
-    ),
-    Lib(
-        "rq_stream-lists",
-        "rq_stream (lists)",
-        "rqs_bench",
-        "rq_stream",
-        RQS_PACKAGES,
-        dists=("rq_stream", "redis"),
-        env={"BENCH_RQS_BACKEND": "lists"},
-    ),
-    Lib("arq", "arq", "arq_bench", "arq", ("arq",), ("arq", "redis")),
-    # saq 0.26 imports typing_extensions without declaring it.
-    Lib("saq", "saq", "saq_bench", "saq", ("saq[hiredis]", "typing_extensions"), ("saq", "redis")),
-    Lib("streaq", "streaq", "streaq_bench", "streaq", ("streaq",), ("streaq", "coredis")),
-    Lib(
-        "taskiq",
-        "taskiq-redis (stream)",
-        "taskiq_bench",
-        "taskiq",
-        ("taskiq", "taskiq-redis"),
-        ("taskiq", "taskiq-redis", "redis"),
-        {"BENCH_TASKIQ_BROKER": "stream"},
-    ),
-    Lib(
-        "taskiq-list",
-        "taskiq-redis (list)",
-        "taskiq_bench",
-        "taskiq",
-        ("taskiq", "taskiq-redis"),
-        ("taskiq", "taskiq-redis", "redis"),
-        {"BENCH_TASKIQ_BROKER": "list"},
-    ),
-]
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def ensure_venv(name: str, packages: tuple[str, ...]) -> None:
-    """Create benchmarks/.venvs/NAME with ``packages`` unless it already has exactly those."""
-    path = VENVS / name
-    stamp = path / ".bench-installed"
-    wanted = "\n".join(sorted(packages))
-    if stamp.exists() and stamp.read_text() == wanted:
-        return
-    log(f"setting up benchmarks/.venvs/{name}: pip install {' '.join(packages)}")
-    VENVS.mkdir(exist_ok=True)
-    logfile = VENVS / f"{name}.log"
-    with logfile.open("w") as out:
-        steps = [
-            [sys.executable, "-m", "venv", str(path)],
-            [str(path / "bin" / "python"), "-m", "pip", "install", "-q", *packages],
-        ]
-        for step in steps:
-            if subprocess.run(step, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
-                tail = logfile.read_text(errors="replace").strip().splitlines()[-1:]
-                raise Unavailable(f"pip install failed: {' '.join(tail)[:200]}")
-    stamp.write_text(wanted)
-
-
-def versions(lib: Lib) -> dict[str, str]:
-    code = (
-        "import importlib.metadata as m, json, sys\n"
-        "out = {'python': sys.version.split()[0]}\n"
-        f"for d in {list(lib.dists)!r}:\n"
-        "    try: out[d] = m.version(d)\n"
-        "    except m.PackageNotFoundError: out[d] = 'missing'\n"
-        "print(json.dumps(out))"
-    )
-    proc = subprocess.run([lib.python, "-c", code], capture_output=True, text=True)
-    return json.loads(proc.stdout) if proc.returncode == 0 else {}
 
 
 # --------------------------------------------------------------------------- running cases
@@ -260,7 +124,7 @@ class Bench:
         out = (self.logs / f"{lib.key}-{tag}.log").open("ab")
         env = self.env(lib)
         workers = []
-        for cmd in lib.worker_cmds(procs, self.params.concurrency):
+        for cmd in lib.worker_cmds(procs, self.params.concurrency, self.server.url):
             workers.append(
                 subprocess.Popen(
                     cmd,
@@ -363,8 +227,9 @@ def run_all(bench: Bench, libs: list[Lib], cases: list[str]) -> dict[str, Any]:
     notes: dict[str, str] = {}
     unavailable: dict[str, str] = {}
     for case in cases:
-        for rep in range(reps):
-            order = libs[rep % len(libs) :] + libs[: rep % len(libs)]
+        active = [lib for lib in libs if lib.runs(case)]
+        for rep in range(reps if active else 0):
+            order = active[rep % len(active) :] + active[: rep % len(active)]
             for lib in order:
                 if lib.key in unavailable:
                     continue
@@ -421,7 +286,7 @@ def environment(server_url: str, libs: list[Lib]) -> dict[str, Any]:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run (~2 min)")
+    parser.add_argument("--quick", action="store_true", help="smoke run (~3 min)")
     parser.add_argument("--reps", type=int, help="repetitions per figure (3; quick: 1)")
     parser.add_argument("--only", help="comma-separated library keys (default: all)")
     parser.add_argument("--cases", help=f"comma-separated cases of {','.join(CASES)}")
