@@ -7,6 +7,7 @@ from rq_stream.dependencies import Depends, worker_state
 from rq_stream.errors import (
     ConnectionFailed,
     EnqueueError,
+    JobExpired,
     JobNotFound,
     LifespanFailed,
     LockLost,
@@ -36,6 +37,7 @@ __all__ = [
     "EnqueueInfo",
     "Job",
     "JobContext",
+    "JobExpired",
     "JobInfo",
     "JobNotFound",
     "JobStatus",

@@ -17,6 +17,9 @@ from rq_stream.keys import QueueKeys
 ALONE = -3
 """A start's answer for a job not started because it must run alone: its last allowed attempt,
 after its previous one ended with its worker dying (lib/start.lua, list_start.lua)."""
+EXPIRED = -4
+"""A start's answer for a job not started because its deadline (``expires_s``/``expires_at``)
+had passed: it now ends ``expired`` (lib/expire.lua)."""
 
 
 @dataclass(slots=True)
@@ -45,13 +48,15 @@ class NewJob(NamedTuple):  # a tuple: built once per enqueued job, on the hot pa
     unique_key: str = ""
     """Redis key marking a unique job (``@app.task(unique=...)``); "" for ordinary jobs."""
     unique_ttl_s: int = 0
+    expires_at_ms: int = 0
+    """Not started by this instant (epoch ms): not run, ends ``expired``; 0 for no deadline."""
 
 
 def enqueue_arguments(
     backlog: str, k: QueueKeys, jobs: Sequence[NewJob]
 ) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of the enqueue scripts (lib/enqueue_jobs.lua): the backlog, the delayed set,
-    the job key prefix, then each distinct unique key once; the wake channel, then seven
+    the job key prefix, then each distinct unique key once; the wake channel, then eight
     arguments per job."""
     keys = [backlog, k.delayed, k.job_prefix]
     unique_index: dict[str, int] = {}  # unique key -> its KEYS index (1-based, for Lua)
@@ -63,7 +68,8 @@ def enqueue_arguments(
             if not uidx:
                 keys.append(j.unique_key)
                 uidx = unique_index[j.unique_key] = len(keys)
-        args += (j.job_id, j.task, j.payload, j.delay_ms, j.at_ms, uidx, j.unique_ttl_s * 1000)
+        args += (j.job_id, j.task, j.payload, j.delay_ms, j.at_ms, uidx, j.unique_ttl_s * 1000,
+                 j.expires_at_ms)  # fmt: skip
     return keys, args
 
 

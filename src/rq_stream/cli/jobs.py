@@ -18,7 +18,7 @@ from rq_stream.cli.common import (
 )
 from rq_stream.client.app import RqStream
 from rq_stream.client.job import Job, outcome
-from rq_stream.errors import JobNotFound, ResultTimeout, TaskFailed
+from rq_stream.errors import JobExpired, JobNotFound, ResultTimeout, TaskFailed
 
 
 def _json_arg(option: str, text: str, kind: type[list[Any]] | type[dict[str, Any]]) -> Any:
@@ -85,6 +85,9 @@ def result_command(args: argparse.Namespace) -> int:
             print(f"rq-stream: {exc}", file=sys.stderr)
             if exc.traceback:
                 print(exc.traceback.rstrip(), file=sys.stderr)
+            return EXIT_FAILED
+        except JobExpired as exc:
+            print(f"rq-stream: {exc}", file=sys.stderr)
             return EXIT_FAILED
         except ResultTimeout as exc:
             print(f"rq-stream: {exc}", file=sys.stderr)

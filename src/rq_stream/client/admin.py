@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 WINDOW_MINUTES = 10
 """The per-minute buckets of the stats hash are kept this long (see scripts/lib/finish.lua)."""
 
-COUNTERS = ("completed", "retried", "dead")
+COUNTERS = ("completed", "retried", "dead", "expired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,8 @@ class Throughput:
     """Completed per minute, oldest first, the current (partial) minute last."""
     retried_10m: int = 0
     dead_10m: int = 0
+    expired_10m: int = 0
+    """Jobs that expired (not started before their deadline) in the last 10 minutes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +57,7 @@ class QueueInfo:
     dead: int = 0
     workers: int = 0
     totals: dict[str, int] = field(default_factory=dict)
-    """All-time counters: completed, retried, dead."""
+    """All-time counters: completed, retried, dead, expired."""
     throughput: Throughput = field(default_factory=Throughput)
     error: str | None = None
 
@@ -270,4 +272,5 @@ def throughput(buckets: dict[str, dict[int, int]], now_ms: int) -> Throughput:
         per_minute=per_minute,
         retried_10m=total("retried"),
         dead_10m=total("dead"),
+        expired_10m=total("expired"),
     )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from rq_stream import codec
 from rq_stream.backends.jobs import JobRecords
 from rq_stream.client.results import Results
-from rq_stream.errors import JobNotFound, ResultTimeout, TaskFailed
+from rq_stream.errors import JobExpired, JobNotFound, ResultTimeout, TaskFailed
 
 if TYPE_CHECKING:
     from rq_stream.context import Context
@@ -29,12 +29,14 @@ class JobStatus(str, enum.Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     """Failed for good; the job sits in its queue's dead-letter stream."""
+    EXPIRED = "expired"
+    """Not started before its deadline (``expires_s`` / ``expires_at``): not run."""
     NOT_FOUND = "not_found"
     """Never enqueued, or finished longer ago than its result TTL."""
 
     @property
     def finished(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.EXPIRED)
 
 
 def _ms_to_dt(value: bytes | None) -> datetime | None:
@@ -57,7 +59,10 @@ class JobInfo:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: dict[str, str] | None = None
-    """The last failure (``type``, ``message``, ``traceback``), also while retrying."""
+    """The last failure (``type``, ``message``, ``traceback``), also while retrying; for an
+    expired job, why (``type`` ``JobExpired``)."""
+    expires_at: datetime | None = None
+    """The deadline by which it had to start (``expires_s`` / ``expires_at``), if any."""
 
     @classmethod
     def from_hash(cls, job_id: str, queue: str, h: dict[bytes, bytes]) -> JobInfo:
@@ -77,6 +82,7 @@ class JobInfo:
             started_at=_ms_to_dt(h.get(b"st")),
             finished_at=_ms_to_dt(h.get(b"ft")),
             error=cast("dict[str, str]", codec.loads(err)) if err else None,
+            expires_at=_ms_to_dt(h.get(b"x")),
         )
 
 
@@ -88,6 +94,8 @@ def outcome(
     if status == b"S":
         return loads(payload)
     err = codec.loads(payload) if payload else {}
+    if status == b"X":
+        raise JobExpired(job_id, str(err.get("message", "not started before its deadline")))
     raise TaskFailed(
         job_id,
         str(err.get("type", "Error")),
@@ -137,7 +145,8 @@ class Job(Generic[R]):
     async def result(self, timeout_s: float | None = None) -> R:
         """Wait for the job to finish and return its value.
 
-        Raises :class:`TaskFailed` if the task failed for good, :class:`ResultTimeout` (a
+        Raises :class:`TaskFailed` if the task failed for good, :class:`JobExpired` if it was
+        not started before its deadline (and so never ran), :class:`ResultTimeout` (a
         ``TimeoutError``) after ``timeout_s``, :class:`JobNotFound` for an unknown job.
         Waits on a pub/sub notification, not by polling.
         """

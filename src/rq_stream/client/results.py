@@ -18,9 +18,10 @@ import anyio
 from rq_stream.context import Context
 
 Outcome = tuple[bytes, bytes]
-"""(b"S", value) succeeded, (b"F", error) failed, (b"N", b"") not found, (b"", b"") timed out."""
+"""(b"S", value) succeeded, (b"F", error) failed, (b"X", reason) expired, (b"N", b"") not
+found, (b"", b"") timed out."""
 
-_FINAL = {b"succeeded": b"S", b"failed": b"F"}
+_FINAL = {b"succeeded": b"S", b"failed": b"F", b"expired": b"X"}
 
 
 class JobRef(Protocol):

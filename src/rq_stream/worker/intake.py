@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import anyio
 
-from rq_stream.backends.base import ALONE, Delivery, Failure
+from rq_stream.backends.base import ALONE, EXPIRED, Delivery, Failure
 from rq_stream.errors import EnvelopeError
 from rq_stream.payloads import RebuildError
 from rq_stream.worker.channel import Channel
@@ -233,9 +233,15 @@ class Intake(WorkerState):
                 await outage.failed(exc)
 
     def _not_run(self, d: Delivery) -> None:
-        """A delivery that must not run: already finished (0) or just dead-lettered (-1)."""
+        """A delivery that must not run: already finished (0), just dead-lettered (-1), or
+        just expired (its deadline passed before it started)."""
         self._give(1)
-        if d.attempt < 0:
+        if d.attempt == EXPIRED:
+            self.stats.expired += 1
+            job_id = d.job_id or self._payloads.peek_job_id(d.raw)
+            self.log.info("job expired: not started before its deadline; not run",
+                          job_id=job_id, queue=d.queue)  # fmt: skip
+        elif d.attempt < 0:
             self.stats.failed += 1
             self.log.error(
                 "job dead-lettered: it was started too many times without finishing "

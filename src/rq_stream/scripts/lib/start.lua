@@ -5,13 +5,14 @@
 -- delivery came from the old master); -1 if it was started max_attempts times already without
 -- finishing (it crashed its workers: released and dead-lettered); -3 (unless `alone`) if this
 -- would be its last attempt and its previous one ended with its worker dying (the record still
--- says running): nothing is changed, the worker runs it alone (Worker._isolation_loop).
--- Needs lib/own_stream or lib/own_list, lib/finish (bury) and lib/worker_lost. `h` is the job's
--- HMGET s a ta fs, when the caller has read it. `dindex`: the dead-letter index (hash,
+-- says running): nothing is changed, the worker runs it alone (Worker._isolation_loop); -4 if
+-- it had never started and its deadline 'x' has passed (lib/expire: it ends expired).
+-- Needs lib/own_stream or lib/own_list, lib/finish (bury), lib/worker_lost and lib/expire. `h`
+-- is the job's HMGET s a ta fs x, when the caller has read it. `dindex`: the dead-letter index (hash,
 -- QueueKeys.dead_index).
 local function start_entry(owner, group, ref, dead, jk, consumer, chan, queue, id, max, ttl, now,
                            h, alone, dindex)
-  h = h or redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
+  h = h or redis.call('HMGET', jk, 's', 'a', 'ta', 'fs', 'x')
   if not h[1] and not envelope(owner, ref) then
     return 0  -- neither record nor entry: lost with a failed-over master (async replication)
   end
@@ -20,6 +21,9 @@ local function start_entry(owner, group, ref, dead, jk, consumer, chan, queue, i
     return 0
   end
   local a = tonumber(h[2] or '0') + 1
+  if h[5] and a == 1 and now >= tonumber(h[5]) then
+    return expire_job(owner, group, ref, jk, id, chan, now, ttl, tonumber(h[5]))
+  end
   if a == max and h[1] == 'running' and not alone then return -3 end
   if a <= max then
     redis.call('HSET', jk, 's', 'running', 'w', consumer, 'st', now, 'a', a,
