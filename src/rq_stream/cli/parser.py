@@ -5,6 +5,7 @@
   rq-stream enqueue MODULE:APP TASK [--args JSON] [--kwargs JSON] [--queue Q] [--delay S]
   rq-stream result MODULE:APP JOB_ID [--queue Q] [--wait S]
   rq-stream dlq MODULE:APP list|show|replay|purge [--queue Q] ...
+  rq-stream pause|resume MODULE:APP QUEUE
 
 Exit codes: 0 done; 1 the job failed (result), the user declined, or an unexpected error; 2 bad
 input or Redis unreachable; 3 the job has not finished (result); 78 a worker cannot start (bad
@@ -20,6 +21,7 @@ from typing import Any
 from rq_stream.cli.dead_letters import dlq_command, dlq_list, dlq_purge, dlq_replay, dlq_show
 from rq_stream.cli.info import info_command
 from rq_stream.cli.jobs import enqueue_command, result_command
+from rq_stream.cli.queues import add_parsers as _add_queues
 from rq_stream.cli.worker import worker_command
 
 
@@ -200,5 +202,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(sub, common)
     _add_jobs(sub, common)
     _add_dlq(sub, common)
+    _add_queues(sub, common)
     parser.set_defaults(url=None)
     return parser

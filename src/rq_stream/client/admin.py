@@ -60,6 +60,8 @@ class QueueInfo:
     """All-time counters: completed, retried, dead, expired."""
     throughput: Throughput = field(default_factory=Throughput)
     error: str | None = None
+    paused: bool = False
+    """Paused (``rq-stream pause``): workers start none of its jobs; enqueues go on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,13 +222,15 @@ async def queue_info(
 ) -> QueueInfo:
     backend = app.queue_config(queue).backend
     serving = sum(1 for w in workers if queue in w.queues)
-    stats = await app.redis.hgetall(app.keys.queue(queue).stats)
+    k = app.keys.queue(queue)
+    stats = await app.redis.hgetall(k.stats)
     totals, throughput = _stats(stats, now_ms)
+    paused = bool(await app.redis.exists(k.paused))
     try:
         c = await app.backend(queue).counts()
     except (RqStreamError, rex.ResponseError) as exc:
         return QueueInfo(queue, backend, workers=serving, totals=totals, throughput=throughput,
-                         error=str(exc))  # fmt: skip
+                         error=str(exc), paused=paused)  # fmt: skip
     return QueueInfo(
         name=queue,
         backend=backend,
@@ -237,6 +241,7 @@ async def queue_info(
         workers=serving,
         totals=totals,
         throughput=throughput,
+        paused=paused,
     )
 
 

@@ -15,8 +15,8 @@ from rq_stream.backends.base import ALONE, EXPIRED, Delivery, Failure
 from rq_stream.errors import EnvelopeError
 from rq_stream.payloads import RebuildError
 from rq_stream.worker.channel import Channel
+from rq_stream.worker.pausing import Pausing
 from rq_stream.worker.resilience import Outage
-from rq_stream.worker.state import WorkerState
 
 PRUNE_EVERY_S = 300.0
 PRUNE_IDLE_MS = 3_600_000
@@ -24,7 +24,7 @@ PRUNE_IDLE_MS = 3_600_000
 CRASHED = "started too many times without finishing (its worker crashed or was killed each time)"
 
 
-class Intake(WorkerState):
+class Intake(Pausing):
     async def _reconcile(self) -> None:
         """Intake is over: hand back at once whatever this consumer holds in Redis but the
         runtime never received or started (a take, fetch, reclaim or start whose reply was cut
@@ -32,6 +32,8 @@ class Intake(WorkerState):
         for d in self._isolated:
             self.held[d.queue].pop(d.token, None)
         self._isolated.clear()
+        for q in self.queues:  # parked while the queue was paused: handed back too
+            self._unpark(q)
         for q, backend in self.backends.items():
             try:
                 n = await backend.reconcile(list(self.held[q].values()))
@@ -52,7 +54,11 @@ class Intake(WorkerState):
         block_ms = 200 if self.burst else self.app.connection_settings.block_ms
         outage = Outage("fetching jobs", queue=queue)
         while True:
+            if self.is_paused(queue) or self._parked[queue]:
+                await self._resume(queue, jobs)
             count = await self._wait_free()
+            if self.is_paused(queue):  # paused while this loop waited for a free slot
+                continue
             with self._taking():
                 try:
                     # Busy queue: one round trip reads and starts a batch. Idle: block for work.
@@ -64,6 +70,14 @@ class Intake(WorkerState):
                     await outage.failed(exc)
                     continue
                 await self._admit(queue, got, jobs)
+
+    async def _resume(self, queue: str, jobs: Channel[Delivery]) -> None:
+        """Wait while ``queue`` is paused, then start what was parked meanwhile."""
+        await self._wait_resumed(queue)
+        parked = self._unpark(queue)
+        if parked:
+            with self._taking():
+                await self._admit(queue, parked, jobs)
 
     @contextlib.contextmanager
     def _taking(self) -> Iterator[None]:
@@ -108,10 +122,12 @@ class Intake(WorkerState):
     async def _burst_watch(self) -> None:
         while True:
             await anyio.sleep(0.1)
-            if self.in_flight:
+            if self.in_flight > self._parked_count:
                 continue
             idle = True
-            for backend in self.backends.values():
+            for q, backend in self.backends.items():
+                if self.is_paused(q):  # counts as empty: a burst does not wait for a resume
+                    continue
                 try:
                     c = await backend.counts()
                 except Outage.errors:
@@ -120,8 +136,8 @@ class Intake(WorkerState):
                 if c.backlog or c.in_flight or c.delayed:
                     idle = False
                     break
-            if idle and not self.in_flight:
-                self.log.info("burst: queues are empty; stopping")
+            if idle and self.in_flight <= self._parked_count:
+                self.log.info("burst: queues are empty (or paused); stopping")
                 self.request_stop()
                 return
 
@@ -147,21 +163,29 @@ class Intake(WorkerState):
                 self._give(1)
             else:
                 (ready if d.started else to_start).append(d)
-        if to_start:
-            for d, attempt in zip(to_start, await self._start(queue, to_start), strict=True):
-                if attempt == ALONE:
-                    self._isolate(d)
-                    continue
-                d.started, d.attempt = True, attempt
-                if attempt > 0:
-                    ready.append(d)
-                else:
-                    self._not_run(d)
+        if to_start and self.is_paused(queue):  # read just as the queue was paused
+            self._park(queue, to_start)
+        elif to_start:
+            ready += await self._start_batch(queue, to_start)
         for d in ready:
             held[d.token] = d
             jobs.put(d)
         if self._unreported:
             await self._report_dead_letters()
+
+    async def _start_batch(self, queue: str, to_start: list[Delivery]) -> list[Delivery]:
+        """Count the attempts of jobs read, not yet started: those to run now."""
+        ready = []
+        for d, attempt in zip(to_start, await self._start(queue, to_start), strict=True):
+            if attempt == ALONE:
+                self._isolate(d)
+                continue
+            d.started, d.attempt = True, attempt
+            if attempt > 0:
+                ready.append(d)
+            else:
+                self._not_run(d)
+        return ready
 
     async def _report_dead_letters(self) -> None:
         """Middleware ``on_dead_letter`` for the jobs the intake dead-lettered, once the jobs

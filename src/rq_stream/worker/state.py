@@ -71,6 +71,10 @@ class WorkerState:
         self._hooks = None
         self._unreported: list[tuple[Delivery, Failure]] = []
         """Dead-lettered by the intake, for middleware's ``on_dead_letter`` (see ``_admit``)."""
+        self._resumed: dict[str, anyio.Event] = {}
+        """Queues paused (see :mod:`.pausing`), each with the event its resume sets."""
+        self._parked: dict[str, list[Delivery]] = {q: [] for q in self.queues}
+        """Held, not started: read from a queue as it was paused, started on resume."""
         self._payloads = self.app.payloads
         """How envelopes decode (the app's serializer), read once."""
 
