@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+
 import anyio
 
 from rq_stream import JobStatus, RqStream
