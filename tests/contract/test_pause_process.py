@@ -87,3 +87,38 @@ async def test_pause_mid_flood_from_the_cli(
         assert [q["paused"] for q in info["queues"] if q["name"] == "work"] == [False]
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 0, output(worker)
+
+
+async def test_jobs_of_a_dead_worker_on_a_paused_queue_wait_for_the_resume(
+    procs: Procs, redis_url: str, prefix: str, backend: str
+) -> None:
+    """Reclaim goes on while paused, but what it takes over is not started: on streams the
+    reclaiming worker holds it (renewing its lease), on lists the reaper returns it to the
+    backlog; it runs after the resume, its crashed attempt counted as usual."""
+    doomed = spawn(procs, redis_url, prefix, backend, "--concurrency", "3", "--prefetch", "0",
+                   lease_s=1.5)  # fmt: skip
+    async with twin(redis_url, prefix, backend) as app:
+        slow = app.tasks[reliability.slow.name]
+        jobs = await app.enqueue_many([slow.call(i, 30) for i in range(3)])
+
+        async def all_started() -> bool:
+            return len(await app.redis.hgetall(f"{prefix}:test:started")) == 3
+
+        await wait_until(all_started, 30, "three jobs to start")
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(10)
+        await app.pause("work")
+        rescuer = spawn(procs, redis_url, prefix, backend, lease_s=1.5)
+        await anyio.sleep(5)  # past the lease and a few reclaim rounds
+        started = await app.redis.hgetall(f"{prefix}:test:started")
+        assert sorted(int(v) for v in started.values()) == [1, 1, 1], "restarted while paused"
+        assert {(await j.info()).attempts for j in jobs} == {1}
+        await app.resume("work")
+
+        async def restarted() -> bool:
+            counts = await app.redis.hgetall(f"{prefix}:test:started")
+            return sorted(int(v) for v in counts.values()) == [2, 2, 2]
+
+        await wait_until(restarted, 30, "the three jobs to start again after the resume")
+        assert {(await j.info()).attempts for j in jobs} == {2}
+    assert rescuer.poll() is None  # (killed at teardown: its jobs run for 30 s)
