@@ -128,3 +128,17 @@ async def test_bad_expiry_is_refused_with_a_clear_message(qapp: RqStream) -> Non
 
     # Nothing was enqueued by the refused calls; the queue still works.
     assert (await qapp.backend("work").counts()).backlog == 0
+
+
+async def test_one_batch_mixes_jobs_with_and_without_a_deadline(qapp: RqStream) -> None:
+    note, _, ran = _tasks(qapp)
+    plain, brief, later = await qapp.enqueue_many(
+        [note.call("plain"), note.options(expires_s=0.05).call("brief"),
+         note.options(expires_s=60, delay_s=0.1).call("later")]
+    )  # fmt: skip
+    assert (await plain.info()).expires_at is None
+    await anyio.sleep(0.2)
+    await _drain(qapp)
+    assert sorted(ran) == ["later", "plain"]
+    assert await brief.status() is JobStatus.EXPIRED
+    assert await later.status() is JobStatus.SUCCEEDED

@@ -56,11 +56,14 @@ def enqueue_arguments(
     backlog: str, k: QueueKeys, jobs: Sequence[NewJob]
 ) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of the enqueue scripts (lib/enqueue_jobs.lua): the backlog, the delayed set,
-    the job key prefix, then each distinct unique key once; the wake channel, then eight
-    arguments per job."""
+    the job key prefix, then each distinct unique key once; the wake channel, then seven
+    arguments per job; or, when some job has a deadline, "" and eight (its deadline last)."""
     keys = [backlog, k.delayed, k.job_prefix]
     unique_index: dict[str, int] = {}  # unique key -> its KEYS index (1-based, for Lua)
     args: list[Any] = [k.wake_channel]
+    deadlines = any(j.expires_at_ms for j in jobs)
+    if deadlines:
+        args.append("")
     for j in jobs:
         uidx = 0
         if j.unique_key:
@@ -68,8 +71,9 @@ def enqueue_arguments(
             if not uidx:
                 keys.append(j.unique_key)
                 uidx = unique_index[j.unique_key] = len(keys)
-        args += (j.job_id, j.task, j.payload, j.delay_ms, j.at_ms, uidx, j.unique_ttl_s * 1000,
-                 j.expires_at_ms)  # fmt: skip
+        args += (j.job_id, j.task, j.payload, j.delay_ms, j.at_ms, uidx, j.unique_ttl_s * 1000)
+        if deadlines:
+            args.append(j.expires_at_ms)
     return keys, args
 
 

@@ -7,7 +7,9 @@ local function enqueue_jobs(push)
   local out = {}
   local head = nil  -- due time of the earliest delayed job before this call (false: none)
   local soonest = nil
-  for i = 2, #ARGV, 8 do
+  local first, size = 2, 7
+  if ARGV[2] == '' then first, size = 3, 8 end  -- each job has a deadline field
+  for i = first, #ARGV, size do
     local id, task, env = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     local delay, at = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
     local uidx, uttl = tonumber(ARGV[i + 5]), ARGV[i + 6]
@@ -41,7 +43,7 @@ local function enqueue_jobs(push)
         push(id, env)
         redis.call('HSET', jk, 's', 'queued', 'n', task, 't', now)  -- attempts: absent = 0
       end
-      if ARGV[i + 7] ~= '0' then
+      if size == 8 and ARGV[i + 7] ~= '0' then
         -- 'x': the deadline (ms) by which it must start (lib/start.lua, lib/expire.lua).
         redis.call('HSET', jk, 'x', ARGV[i + 7])
       end
