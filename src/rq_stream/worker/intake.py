@@ -215,10 +215,14 @@ class Intake(Pausing):
             self._isolating = True
             try:
                 # Nothing else held (running, waiting, or finished and not yet acked: a crash
-                # before the ack would charge that attempt), no take under way.
-                while self.in_flight > len(self._isolated) or self._in_intake:
+                # before the ack would charge that attempt; parked jobs are not started), no
+                # take under way.
+                while self.in_flight - self._parked_count > len(self._isolated) or self._in_intake:
                     await self._changed()
                 d = self._isolated.pop(0)
+                if self.is_paused(d.queue):  # started (alone) once its queue is resumed
+                    self._parked[d.queue].append(d)
+                    continue
                 (attempt,) = await self._start(d.queue, [d], alone=True)
                 if attempt <= 0:
                     self.held[d.queue].pop(d.token, None)
