@@ -186,7 +186,8 @@ def test_info_counts_workers_and_throughput(cli: Cli, procs: Any, redis_url: str
     assert default["workers"] == 1
     assert default["delayed"] == 1
     assert default["dead"] == 1
-    assert default["totals"] == {"completed": 3, "retried": 0, "dead": 1}
+    assert default["totals"] == {"completed": 3, "retried": 0, "dead": 1, "expired": 0}
+    assert default["paused"] is False
     assert default["throughput"]["last_10m"] == 3
     assert default["throughput"]["last_1m"] >= 3
     assert default["throughput"]["dead_10m"] == 1
@@ -333,7 +334,7 @@ def test_tables_plain_and_rich() -> None:
     plain = render_plain(snapshot).splitlines()
     assert plain[0] == "rq_stream at redis://h:6379/0, prefix 'p', 2024-01-01 00:00:00 UTC"
     assert plain[3].split() == ["default", "streams", "12,345", "0", "0", "2", "1", "0", "0", "0",
-                                "0"]  # fmt: skip
+                                "0", "0"]  # fmt: skip
     assert plain[5] == "1 worker(s) alive"
     assert plain[7].split() == ["host:1:abc", "1", "default", "10", "3", "2", "7", "0", "1h01m",
                                 "1s", "ago"]  # fmt: skip

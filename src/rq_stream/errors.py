@@ -96,6 +96,16 @@ class TaskFailed(RqStreamError):
         self.traceback = traceback
 
 
+class JobExpired(RqStreamError):
+    """The job was not started before its deadline (``expires_s`` / ``expires_at``): it was not
+    run, and never will be."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        super().__init__(f"job {job_id} expired: {reason}")
+        self.job_id = job_id
+        self.reason = reason
+
+
 class LockLost(RqStreamError):
     """A distributed lock expired or was taken by someone else while it was held."""
 

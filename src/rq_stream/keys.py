@@ -76,6 +76,18 @@ class QueueKeys:
         return f"{self.tag}:wake"
 
     @property
+    def paused(self) -> str:
+        """String (server time in ms of the pause) while the queue is paused: workers take
+        nothing from it; enqueues go on as usual."""
+        return f"{self.tag}:paused"
+
+    @property
+    def pause_channel(self) -> str:
+        """Pub/sub channel: the queue was paused ("1") or resumed ("0"); workers re-read
+        ``paused`` at once (and every second anyway, for a missed message)."""
+        return f"{self.tag}:pause"
+
+    @property
     def processing_prefix(self) -> str:
         """Prefix of the per-worker processing lists (lists backend)."""
         return f"{self.tag}:proc:"

@@ -80,6 +80,9 @@ class TaskOptions:
     process: bool = False
     """Run this plain ``def`` in a worker subprocess instead of a thread: for CPU-bound code and
     C calls that hold the GIL (which would stop the worker renewing its leases)."""
+    expires_s: float | None = None
+    """A job of this task not started within this many seconds of its enqueue is not run: it
+    ends ``expired`` (a job's own ``expires_s`` or ``expires_at`` replaces it)."""
 
     def __post_init__(self) -> None:
         problem = _task_problem(self)
@@ -111,6 +114,7 @@ class TaskSettings(TypedDict, total=False):
     unique: bool | Callable[..., Any]
     unique_ttl_s: int
     process: bool
+    expires_s: float | None
 
 
 TASK_SETTINGS = frozenset(f.name for f in fields(TaskOptions))
@@ -139,6 +143,10 @@ class JobOptions:
     at: datetime | None = None
     queue: str | None = None
     result_ttl_s: int | None = None
+    expires_s: float | None = None
+    """Not started within this many seconds of the enqueue: not run, ends ``expired``."""
+    expires_at: datetime | None = None
+    """Not started by this instant: not run, ends ``expired`` (refused if already past)."""
 
     def __post_init__(self) -> None:
         problem = validate.first(
@@ -152,6 +160,13 @@ class JobOptions:
             "give either delay_s or at, not both"
             if self.delay_s is not None and self.at is not None
             else None,
+            None if self.expires_s is None else validate.seconds("expires_s", self.expires_s,
+                                                                 positive=True),
+            None if self.expires_at is None else validate.aware_datetime("expires_at",
+                                                                         self.expires_at),
+            "give either expires_s or expires_at, not both"
+            if self.expires_s is not None and self.expires_at is not None
+            else None,
         )  # fmt: skip
         if problem:
             raise EnqueueError(f"invalid job option: {problem}")
@@ -161,7 +176,10 @@ class JobOptions:
         ``at``, and the other way round); every option is checked."""
         changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         JobOptions(**changes)  # checks the given ones together ("delay_s or at", names)
-        old = replace(self, delay_s=None, at=None) if {"delay_s", "at"} & changes.keys() else self
+        old = self
+        for pair in (("delay_s", "at"), ("expires_s", "expires_at")):
+            if set(pair) & changes.keys():
+                old = replace(old, **dict.fromkeys(pair))
         return replace(old, **changes)
 
 
@@ -173,6 +191,8 @@ class JobSettings(TypedDict, total=False):
     at: datetime | None
     queue: str | None
     result_ttl_s: int | None
+    expires_s: float | None
+    expires_at: datetime | None
 
 
 JOB_SETTINGS = tuple(f.name for f in fields(JobOptions))
@@ -202,4 +222,5 @@ def _task_problem(o: TaskOptions) -> str | None:
         f"unique must be a bool or a function of the job's arguments, got {o.unique!r}",
         validate.whole("unique_ttl_s", o.unique_ttl_s, 1),
         None if isinstance(o.process, bool) else f"process must be a bool, got {o.process!r}",
+        None if o.expires_s is None else validate.seconds("expires_s", o.expires_s, positive=True),
     )  # fmt: skip

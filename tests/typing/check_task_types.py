@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from typing_extensions import assert_type
@@ -43,6 +44,10 @@ async def check() -> None:
     assert_type(await crunch.enqueue(9), Job[float])
     assert_type(add.call(1, 2).options(delay_s=1), Call[int])
     assert_type(add.options(queue="q").call(1, 2).options(job_id="y"), Call[int])
+    assert_type(await add.options(expires_s=30).enqueue(1, 2), Job[int])
+    assert_type(add.call(1, 2).options(expires_at=datetime.now(timezone.utc)), Call[int])
+    assert_type(await app.pause("q"), bool)
+    assert_type(await app.resume("q"), bool)
 
     await add.enqueue(1, "2")  # type: ignore[arg-type]
     await add.enqueue(1)  # type: ignore[call-arg]
@@ -52,6 +57,7 @@ async def check() -> None:
     await add.options(job_id=1).enqueue(1, 2)  # type: ignore[arg-type]
     add.options(timeout=3)  # type: ignore[call-arg]
     add.call(1, 2).options(timeout=3)  # type: ignore[call-arg]
+    add.options(expires_s="soon")  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- lifespan and Depends

@@ -17,6 +17,9 @@ from rq_stream.keys import QueueKeys
 ALONE = -3
 """A start's answer for a job not started because it must run alone: its last allowed attempt,
 after its previous one ended with its worker dying (lib/start.lua, list_start.lua)."""
+EXPIRED = -4
+"""A start's answer for a job not started because its deadline (``expires_s``/``expires_at``)
+had passed: it now ends ``expired`` (lib/expire.lua)."""
 
 
 @dataclass(slots=True)
@@ -49,6 +52,8 @@ class NewJob(NamedTuple):  # a tuple: built once per enqueued job, on the hot pa
     unique_key: str = ""
     """Redis key marking a unique job (``@app.task(unique=...)``); "" for ordinary jobs."""
     unique_ttl_s: int = 0
+    expires_at_ms: int = 0
+    """Not started by this instant (epoch ms): not run, ends ``expired``; 0 for no deadline."""
 
 
 def enqueue_arguments(
@@ -56,10 +61,13 @@ def enqueue_arguments(
 ) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV of the enqueue scripts (lib/enqueue_jobs.lua): the backlog, the delayed set,
     the job key prefix, then each distinct unique key once; the wake channel, then seven
-    arguments per job."""
+    arguments per job; or, when some job has a deadline, "" and eight (its deadline last)."""
     keys = [backlog, k.delayed, k.job_prefix]
     unique_index: dict[str, int] = {}  # unique key -> its KEYS index (1-based, for Lua)
     args: list[Any] = [k.wake_channel]
+    deadlines = any(j.expires_at_ms for j in jobs)
+    if deadlines:
+        args.append("")
     for j in jobs:
         uidx = 0
         if j.unique_key:
@@ -68,6 +76,8 @@ def enqueue_arguments(
                 keys.append(j.unique_key)
                 uidx = unique_index[j.unique_key] = len(keys)
         args += (j.job_id, j.task, j.payload, j.delay_ms, j.at_ms, uidx, j.unique_ttl_s * 1000)
+        if deadlines:
+            args.append(j.expires_at_ms)
     return keys, args
 
 

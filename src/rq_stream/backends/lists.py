@@ -38,6 +38,7 @@ from redis.asyncio import Redis
 
 from rq_stream import codec
 from rq_stream.backends.base import (
+    EXPIRED,
     Completed,
     Completion,
     Delivery,
@@ -61,6 +62,10 @@ DEFAULT_LEASE_MS = 30_000
 """Lease assumed until the runtime's first ``reclaim`` call tells the real one."""
 OOM_POLL_MS = 200
 """At maxmemory (no BLMOVE), how long a fetch waits before looking at an empty backlog again."""
+
+
+_GONE = (0, -1, EXPIRED)
+"""Start answers after which the job is out of this worker's processing list."""
 
 
 def _s(value: bytes | str) -> str:
@@ -222,7 +227,7 @@ class ListsBackend:
             args += (d.job_id, d.max_attempts, d.result_ttl_s, d.raw)
         keys = (self._proc, k.dead, k.job_prefix, k.stats, k.dead_index)
         reply = [int(x) for x in await self._scripts.run("list_start", keys, args)]
-        self._forget([d.raw for d, a in zip(deliveries, reply, strict=True) if a in (0, -1)])
+        self._forget([d.raw for d, a in zip(deliveries, reply, strict=True) if a in _GONE])
         return reply
 
     # ------------------------------------------------------------------ finishing

@@ -19,7 +19,7 @@ from rq_stream.cli.common import (
 from rq_stream.cli.progress import watch
 from rq_stream.client.app import RqStream
 from rq_stream.client.job import Job, outcome
-from rq_stream.errors import JobCancelled, JobNotFound, ResultTimeout, TaskFailed
+from rq_stream.errors import JobCancelled, JobExpired, JobNotFound, ResultTimeout, TaskFailed
 
 
 def _json_arg(option: str, text: str, kind: type[list[Any]] | type[dict[str, Any]]) -> Any:
@@ -91,7 +91,7 @@ def result_command(args: argparse.Namespace) -> int:
             if exc.traceback:
                 print(exc.traceback.rstrip(), file=sys.stderr)
             return EXIT_FAILED
-        except JobCancelled as exc:
+        except (JobCancelled, JobExpired) as exc:
             print(f"rq-stream: {exc}", file=sys.stderr)
             return EXIT_FAILED
         except ResultTimeout as exc:

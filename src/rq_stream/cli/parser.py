@@ -7,6 +7,7 @@
   rq-stream cancel MODULE:APP JOB_ID [--queue Q]
   rq-stream dlq MODULE:APP list|show|replay|purge [--queue Q] ...
   rq-stream cron MODULE:APP list [--json] | remove NAME
+  rq-stream pause|resume MODULE:APP QUEUE
 
 Exit codes: 0 done; 1 the job failed or was cancelled (result), had finished (cancel), the user
 declined, or an unexpected error; 2 bad input, an unknown job (cancel) or Redis unreachable; 3
@@ -25,6 +26,7 @@ from rq_stream.cli.cron import cron_command
 from rq_stream.cli.dead_letters import dlq_command, dlq_list, dlq_purge, dlq_replay, dlq_show
 from rq_stream.cli.info import info_command
 from rq_stream.cli.jobs import enqueue_command, result_command
+from rq_stream.cli.queues import add_parsers as _add_queues
 from rq_stream.cli.worker import worker_command
 
 
@@ -228,5 +230,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_jobs(sub, common)
     _add_dlq(sub, common)
     _add_cron(sub, common)
+    _add_queues(sub, common)
     parser.set_defaults(url=None)
     return parser

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 WINDOW_MINUTES = 10
 """The per-minute buckets of the stats hash are kept this long (see scripts/lib/finish.lua)."""
 
-COUNTERS = ("completed", "retried", "dead")
+COUNTERS = ("completed", "retried", "dead", "expired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,8 @@ class Throughput:
     """Completed per minute, oldest first, the current (partial) minute last."""
     retried_10m: int = 0
     dead_10m: int = 0
+    expired_10m: int = 0
+    """Jobs that expired (not started before their deadline) in the last 10 minutes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +57,11 @@ class QueueInfo:
     dead: int = 0
     workers: int = 0
     totals: dict[str, int] = field(default_factory=dict)
-    """All-time counters: completed, retried, dead."""
+    """All-time counters: completed, retried, dead, expired."""
     throughput: Throughput = field(default_factory=Throughput)
     error: str | None = None
+    paused: bool = False
+    """Paused (``rq-stream pause``): workers start none of its jobs; enqueues go on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,13 +222,15 @@ async def queue_info(
 ) -> QueueInfo:
     backend = app.queue_config(queue).backend
     serving = sum(1 for w in workers if queue in w.queues)
-    stats = await app.redis.hgetall(app.keys.queue(queue).stats)
+    k = app.keys.queue(queue)
+    stats = await app.redis.hgetall(k.stats)
     totals, throughput = _stats(stats, now_ms)
+    paused = bool(await app.redis.exists(k.paused))
     try:
         c = await app.backend(queue).counts()
     except (RqStreamError, rex.ResponseError) as exc:
         return QueueInfo(queue, backend, workers=serving, totals=totals, throughput=throughput,
-                         error=str(exc))  # fmt: skip
+                         error=str(exc), paused=paused)  # fmt: skip
     return QueueInfo(
         name=queue,
         backend=backend,
@@ -235,6 +241,7 @@ async def queue_info(
         workers=serving,
         totals=totals,
         throughput=throughput,
+        paused=paused,
     )
 
 
@@ -270,4 +277,5 @@ def throughput(buckets: dict[str, dict[int, int]], now_ms: int) -> Throughput:
         per_minute=per_minute,
         retried_10m=total("retried"),
         dead_10m=total("dead"),
+        expired_10m=total("expired"),
     )

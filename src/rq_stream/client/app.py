@@ -9,7 +9,7 @@ from typing import Any, TypeVar, overload
 
 from rq_stream import validate
 from rq_stream.backends.base import Backend
-from rq_stream.client import admin
+from rq_stream.client import admin, pausing
 from rq_stream.client.context_view import ContextView
 from rq_stream.client.dead_letters import DeadLetters
 from rq_stream.client.enqueue import Producer
@@ -278,6 +278,15 @@ class RqStream(ContextView, Scheduling):
     async def known_queues(self) -> list[str]:
         """The queues registered on the server (every queue a producer has enqueued to)."""
         return await admin.known_queues(self.context)
+
+    async def pause(self, queue: str) -> bool:
+        """Pause a queue: within a second its workers start none of its jobs (running ones
+        finish); enqueues still succeed. False if it was paused already."""
+        return await pausing.pause(self.context, queue)
+
+    async def resume(self, queue: str) -> bool:
+        """Resume a paused queue (its workers take jobs again at once). False if not paused."""
+        return await pausing.resume(self.context, queue)
 
     def task_queues(self) -> set[str]:
         """The queues this app's tasks go to by default."""

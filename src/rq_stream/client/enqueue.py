@@ -19,6 +19,7 @@ from rq_stream.connect import connection
 from rq_stream.context import Context
 from rq_stream.errors import EnqueueError
 from rq_stream.middleware import Bound, EnqueueInfo, Middleware, overriding, run_hooks
+from rq_stream.options import JobOptions
 from rq_stream.patterns.unique import unique_key
 
 _ENQUEUE_CHUNK = 1000
@@ -121,7 +122,11 @@ class Producer:
         delay_ms = int(o.delay_s * 1000) if o.delay_s else 0
         at_ms = int(o.at.timestamp() * 1000) if o.at is not None else 0
         ukey = self._unique_key(c, queue) if task.settings.unique else ""
-        new = NewJob(job_id, task.name, payload, delay_ms, at_ms, ukey, task.settings.unique_ttl_s)
+        expires_ms = 0
+        if o.expires_s or o.expires_at or task.settings.expires_s:
+            expires_ms = deadline_ms(task.name, o, task.settings.expires_s, now_ms)
+        new = NewJob(job_id, task.name, payload, delay_ms, at_ms, ukey, task.settings.unique_ttl_s,
+                     expires_ms)  # fmt: skip
         if payloads.rebuild is None:
             return Job(self._ctx, job_id, queue), new
         # A typed serializer: the handle rebuilds the result from the return annotation.
@@ -158,3 +163,20 @@ class Producer:
             for q in new:
                 await self._backend(q).prepare()
             known.update(new)
+
+
+def deadline_ms(task: str, o: JobOptions, task_expires_s: float | None, now_ms: int) -> int:
+    """The instant (epoch ms, this client's clock) by which a job must start: its own
+    ``expires_at`` or ``expires_s``, else its task's ``expires_s``. A deadline already past is
+    refused (the job would never run)."""
+    if o.expires_at is not None:
+        at_ms = int(o.expires_at.timestamp() * 1000)
+        if at_ms <= now_ms:
+            raise EnqueueError(
+                f"invalid job option: expires_at {o.expires_at.isoformat()} is already past "
+                f"(job of task {task!r} not enqueued: it could never start in time)"
+            )
+        return at_ms
+    expires_s = o.expires_s if o.expires_s is not None else task_expires_s
+    assert expires_s is not None
+    return now_ms + max(1, int(expires_s * 1000))

@@ -12,7 +12,7 @@ from rq_stream import codec
 from rq_stream.backends.jobs import JobRecords
 from rq_stream.client.results import Results
 from rq_stream.connect.connection import translated
-from rq_stream.errors import JobCancelled, JobNotFound, ResultTimeout, TaskFailed
+from rq_stream.errors import JobCancelled, JobExpired, JobNotFound, ResultTimeout, TaskFailed
 from rq_stream.options import DEFAULT_RESULT_TTL_S
 
 if TYPE_CHECKING:
@@ -33,12 +33,19 @@ class JobStatus(str, enum.Enum):
     """Failed for good; the job sits in its queue's dead-letter stream."""
     CANCELLED = "cancelled"
     """Cancelled (``job.cancel()``) before it finished: it will not run (again), no result."""
+    EXPIRED = "expired"
+    """Not started before its deadline (``expires_s`` / ``expires_at``): not run."""
     NOT_FOUND = "not_found"
     """Never enqueued, or finished longer ago than its result TTL."""
 
     @property
     def finished(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+        return self in (
+            JobStatus.SUCCEEDED,
+            JobStatus.FAILED,
+            JobStatus.CANCELLED,
+            JobStatus.EXPIRED,
+        )
 
 
 class Progress(NamedTuple):
@@ -54,7 +61,12 @@ class Progress(NamedTuple):
 
 
 _CANCELLABLE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.RETRYING, JobStatus.RUNNING}
-_ENDED = {b"S": JobStatus.SUCCEEDED, b"F": JobStatus.FAILED, b"C": JobStatus.CANCELLED}
+_ENDED = {
+    b"S": JobStatus.SUCCEEDED,
+    b"F": JobStatus.FAILED,
+    b"C": JobStatus.CANCELLED,
+    b"X": JobStatus.EXPIRED,
+}
 
 
 def _ms_to_dt(value: bytes | None) -> datetime | None:
@@ -77,9 +89,12 @@ class JobInfo:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: dict[str, str] | None = None
-    """The last failure (``type``, ``message``, ``traceback``), also while retrying."""
+    """The last failure (``type``, ``message``, ``traceback``), also while retrying; for an
+    expired job, why (``type`` ``JobExpired``)."""
     progress: Progress | None = None
     """The latest progress the task reported (``report_progress``), if any."""
+    expires_at: datetime | None = None
+    """The deadline by which it had to start (``expires_s`` / ``expires_at``), if any."""
 
     @classmethod
     def from_hash(cls, job_id: str, queue: str, h: dict[bytes, bytes]) -> JobInfo:
@@ -100,6 +115,7 @@ class JobInfo:
             finished_at=_ms_to_dt(h.get(b"ft")),
             error=cast("dict[str, str]", codec.loads(err)) if err else None,
             progress=Progress.decode(h[b"pg"]) if b"pg" in h else None,
+            expires_at=_ms_to_dt(h.get(b"x")),
         )
 
 
@@ -113,6 +129,8 @@ def outcome(
     if status == b"C":
         raise JobCancelled(job_id)
     err = codec.loads(payload) if payload else {}
+    if status == b"X":
+        raise JobExpired(job_id, str(err.get("message", "not started before its deadline")))
     raise TaskFailed(
         job_id,
         str(err.get("type", "Error")),
@@ -165,7 +183,8 @@ class Job(Generic[R]):
         """Wait for the job to finish and return its value.
 
         Raises :class:`TaskFailed` if the task failed for good, :class:`JobCancelled` if it
-        was cancelled, :class:`ResultTimeout` (a ``TimeoutError``) after ``timeout_s``,
+        was cancelled, :class:`JobExpired` if it was not started before its deadline (and so
+        never ran), :class:`ResultTimeout` (a ``TimeoutError``) after ``timeout_s``,
         :class:`JobNotFound` for an unknown job.
         Waits on a pub/sub notification, not by polling.
         """
@@ -187,7 +206,8 @@ class Job(Generic[R]):
     async def cancel(self) -> bool:
         """Cancel the job: True if it was cancelled now (queued, scheduled or retrying: it will
         not run; running: its worker stops it), False if it had finished already (succeeded,
-        failed, cancelled: nothing changed). Raises :class:`JobNotFound` for an unknown job."""
+        failed, cancelled, expired: nothing changed). Raises :class:`JobNotFound` for an
+        unknown job."""
         k = self._ctx.keys.queue(self.queue)
         args = [self.id, DEFAULT_RESULT_TTL_S, k.done_channel(""), k.cancel_channel]
         with translated(self._ctx.url):
@@ -207,7 +227,7 @@ class Job(Generic[R]):
 
     async def watch(self) -> AsyncIterator[Progress | JobStatus]:
         """Each progress update as the task reports it (the latest stored one first), then the
-        job's final status (succeeded, failed, cancelled), without polling. Raises
+        job's final status (succeeded, failed, cancelled, expired), without polling. Raises
         :class:`JobNotFound` for an unknown job."""
         with translated(self._ctx.url):
             async for code, payload in Results(self._ctx).watch(self):

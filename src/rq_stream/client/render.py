@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from rq_stream.client.admin import MemoryInfo, Snapshot
 
 QUEUE_COLUMNS = ("queue", "backend", "backlog", "running", "delayed", "dead letters",
-                 "workers", "done/1m", "done/10m", "retried/10m", "dead/10m")  # fmt: skip
+                 "workers", "done/1m", "done/10m", "retried/10m", "dead/10m",
+                 "expired/10m")  # fmt: skip
 WORKER_COLUMNS = ("worker", "pid", "queues", "concurrency", "running", "prefetched",
                   "completed", "failed", "uptime", "last seen")  # fmt: skip
 
@@ -21,12 +22,13 @@ def queue_rows(snapshot: Snapshot) -> list[list[str]]:
     rows = []
     for q in snapshot.queues:
         t = q.throughput
+        name = f"{q.name} (paused)" if q.paused else q.name
         if q.error is not None:
-            rows.append([q.name, q.backend, f"error: {q.error}", *[""] * 8])
+            rows.append([name, q.backend, f"error: {q.error}", *[""] * 9])
             continue
         numbers = (q.backlog, q.in_flight, q.delayed, q.dead, q.workers, t.last_1m, t.last_10m,
-                   t.retried_10m, t.dead_10m)  # fmt: skip
-        rows.append([q.name, q.backend, *(f"{n:,}" for n in numbers)])
+                   t.retried_10m, t.dead_10m, t.expired_10m)  # fmt: skip
+        rows.append([name, q.backend, *(f"{n:,}" for n in numbers)])
     return rows
 
 

@@ -19,10 +19,11 @@ import anyio
 from rq_stream.context import Context
 
 Outcome = tuple[bytes, bytes]
-"""(b"S", value) succeeded, (b"F", error) failed, (b"C", b"") cancelled, (b"N", b"") not found,
-(b"", b"") timed out; from ``watch`` also (b"P", progress) (msgpack ``[value, message]``)."""
+"""(b"S", value) succeeded, (b"F", error) failed, (b"C", b"") cancelled, (b"X", reason) expired,
+(b"N", b"") not found, (b"", b"") timed out; from ``watch`` also (b"P", progress) (msgpack
+``[value, message]``)."""
 
-_FINAL = {b"succeeded": b"S", b"failed": b"F", b"cancelled": b"C"}
+_FINAL = {b"succeeded": b"S", b"failed": b"F", b"cancelled": b"C", b"expired": b"X"}
 _PROGRESS = b"P"
 
 

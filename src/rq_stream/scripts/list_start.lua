@@ -10,7 +10,8 @@
 -- ARGV[5..] groups of 4: job_id, max_attempts, result_ttl_s, envelope
 -- Returns one integer per job: the attempt number to run (>= 1); 0 do not run (the job had
 -- already finished, or it is no longer in this consumer's processing list because a reaper
--- returned it); -1 too many attempts (dead-lettered, do not run); -3 not started: this would
+-- returned it); -1 too many attempts (dead-lettered, do not run); -4 expired (its deadline
+-- passed: not run); -3 not started: this would
 -- be its last attempt and its previous one ended with its worker dying (the record still
 -- says running), so the worker runs it alone.
 -- Fails before writing anything if any max_attempts or result_ttl_s is not a valid integer.
@@ -19,6 +20,7 @@
 -- @include finish
 -- @include worker_lost
 -- @include cancelled
+-- @include expire
 -- @include start
 -- @include check
 local maxes, ttls = {}, {}
@@ -29,7 +31,7 @@ end
 local now = now_ms()
 local mine = owned(KEYS[1])
 local out = {}
-local buried = 0
+local buried, expired = 0, 0
 local alone = ARGV[4] == '1'
 for i = 5, #ARGV, 4 do
   local id, env = ARGV[i], ARGV[i + 3]
@@ -37,11 +39,12 @@ for i = 5, #ARGV, 4 do
   if (mine[env] or 0) > 0 then
     code = start_entry(KEYS[1], nil, env, KEYS[2], KEYS[3] .. id, ARGV[1], ARGV[2], ARGV[3], id,
       maxes[i], ttls[i], now, nil, alone, KEYS[5])
-    -- 0 (finished) and -1 (dead-lettered) took this envelope out of the processing list.
-    if code == 0 or code == -1 then mine[env] = mine[env] - 1 end
+    -- 0 (finished), -1 (dead-lettered), -4 (expired) took this envelope out of the list.
+    if code == 0 or code == -1 or code == -4 then mine[env] = mine[env] - 1 end
   end
-  if code == -1 then buried = buried + 1 end
+  if code == -1 then buried = buried + 1 elseif code == -4 then expired = expired + 1 end
   out[#out + 1] = code
 end
 count(KEYS[4], 'dead', buried, now)
+count(KEYS[4], 'expired', expired, now)
 return out

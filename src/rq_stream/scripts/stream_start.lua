@@ -11,13 +11,15 @@
 -- Returns one integer per entry: the attempt number to run (>= 1); 0 do not run it (the job had
 -- already finished, or the entry is no longer pending for this consumer: another worker
 -- reclaimed it while this one stalled between reading and starting); -1 too many attempts
--- (dead-lettered, do not run); -3 not started: its last attempt, after a crash, runs alone.
+-- (dead-lettered, do not run); -4 expired (its deadline passed: not run); -3 not started: its
+-- last attempt, after a crash, runs alone.
 -- Fails before writing anything if any max_attempts or result_ttl_s is not a valid integer.
 -- @include now
 -- @include own_stream
 -- @include finish
 -- @include worker_lost
 -- @include cancelled
+-- @include expire
 -- @include start
 -- @include check
 local max, ttl = {}, {}
@@ -27,7 +29,7 @@ for i = 6, #ARGV, 4 do  -- every job's numbers checked before anything is writte
 end
 local now = now_ms()
 local out = {}
-local buried = 0
+local buried, expired = 0, 0
 local alone = ARGV[5] == '1'
 for i = 6, #ARGV, 4 do
   local code = 0
@@ -35,8 +37,9 @@ for i = 6, #ARGV, 4 do
     code = start_entry(KEYS[1], ARGV[1], ARGV[i], KEYS[2], KEYS[3] .. ARGV[i + 1], ARGV[2],
       ARGV[3], ARGV[4], ARGV[i + 1], max[i], ttl[i], now, nil, alone, KEYS[5])
   end
-  if code == -1 then buried = buried + 1 end
+  if code == -1 then buried = buried + 1 elseif code == -4 then expired = expired + 1 end
   out[#out + 1] = code
 end
 count(KEYS[4], 'dead', buried, now)
+count(KEYS[4], 'expired', expired, now)
 return out

@@ -10,7 +10,8 @@
 -- ARGV[6] default max_attempts, ARGV[7] default result_ttl_s,
 -- ARGV[8..] groups of 3: task name, max_attempts, result_ttl_s (the worker's tasks)
 -- Returns a flat array of quadruples: entry id, payload, code, job id ('' if none); code as in
--- lib/start.lua (-3: not started, to run alone), or -2 when the entry names no job ('j' field
+-- lib/start.lua (-3: not started, to run alone; -4: expired, not run), or -2 when the entry
+-- names no job ('j' field
 -- missing: not written by rq_stream) and was not started: the worker decodes it and
 -- dead-letters it.
 -- Fails before reading or writing anything if a count, max_attempts or TTL is not an integer.
@@ -19,6 +20,7 @@
 -- @include finish
 -- @include worker_lost
 -- @include cancelled
+-- @include expire
 -- @include start
 -- @include check
 -- Every number is checked before anything is written (XREADGROUP included).
@@ -34,7 +36,7 @@ local now = now_ms()
 local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', count_n,
   'STREAMS', KEYS[1], '>')
 local out = {}
-local buried = 0
+local buried, expired = 0, 0
 if read then
   for _, entry in ipairs(read[1][2]) do
     local eid = entry[1]
@@ -42,13 +44,13 @@ if read then
     local code = -2
     if id then
       local jk = KEYS[3] .. id
-      local h = redis.call('HMGET', jk, 's', 'a', 'ta', 'fs', 'n')
-      local limit = limits[h[5] or '']
+      local h = redis.call('HMGET', jk, 's', 'a', 'ta', 'fs', 'x', 'n')
+      local limit = limits[h[6] or '']
       local max, ttl = default_max, default_ttl
       if limit then max, ttl = limit[1], limit[2] end
       code = start_entry(KEYS[1], ARGV[1], eid, KEYS[2], jk, ARGV[2], ARGV[3], ARGV[4], id,
         max, ttl, now, h, false, KEYS[5])
-      if code == -1 then buried = buried + 1 end
+      if code == -1 then buried = buried + 1 elseif code == -4 then expired = expired + 1 end
     end
     out[#out + 1] = eid
     out[#out + 1] = env
@@ -57,4 +59,5 @@ if read then
   end
 end
 count(KEYS[4], 'dead', buried, now)
+count(KEYS[4], 'expired', expired, now)
 return out

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 import anyio
 
-from rq_stream.backends.base import ALONE, Delivery, Failure
+from rq_stream.backends.base import ALONE, EXPIRED, Delivery, Failure
 from rq_stream.errors import EnvelopeError
 from rq_stream.payloads import RebuildError
 from rq_stream.worker.channel import Channel
+from rq_stream.worker.pausing import Pausing
 from rq_stream.worker.resilience import Outage
-from rq_stream.worker.state import WorkerState
 
 PRUNE_EVERY_S = 300.0
 PRUNE_IDLE_MS = 3_600_000
@@ -24,7 +24,7 @@ PRUNE_IDLE_MS = 3_600_000
 CRASHED = "started too many times without finishing (its worker crashed or was killed each time)"
 
 
-class Intake(WorkerState):
+class Intake(Pausing):
     async def _reconcile(self) -> None:
         """Intake is over: hand back at once whatever this consumer holds in Redis but the
         runtime never received or started (a take, fetch, reclaim or start whose reply was cut
@@ -32,6 +32,8 @@ class Intake(WorkerState):
         for d in self._isolated:
             self.held[d.queue].pop(d.token, None)
         self._isolated.clear()
+        for q in self.queues:  # parked while the queue was paused: handed back too
+            self._unpark(q)
         for q, backend in self.backends.items():
             try:
                 n = await backend.reconcile(list(self.held[q].values()))
@@ -52,7 +54,11 @@ class Intake(WorkerState):
         block_ms = 200 if self.burst else self.app.connection_settings.block_ms
         outage = Outage("fetching jobs", queue=queue)
         while True:
+            if self.is_paused(queue) or self._parked[queue]:
+                await self._resume(queue, jobs)
             count = await self._wait_free()
+            if self.is_paused(queue):  # paused while this loop waited for a free slot
+                continue
             with self._taking():
                 try:
                     # Busy queue: one round trip reads and starts a batch. Idle: block for work.
@@ -64,6 +70,14 @@ class Intake(WorkerState):
                     await outage.failed(exc)
                     continue
                 await self._admit(queue, got, jobs)
+
+    async def _resume(self, queue: str, jobs: Channel[Delivery]) -> None:
+        """Wait while ``queue`` is paused, then start what was parked meanwhile."""
+        await self._wait_resumed(queue)
+        parked = self._unpark(queue)
+        if parked:
+            with self._taking():
+                await self._admit(queue, parked, jobs)
 
     @contextlib.contextmanager
     def _taking(self) -> Iterator[None]:
@@ -108,10 +122,12 @@ class Intake(WorkerState):
     async def _burst_watch(self) -> None:
         while True:
             await anyio.sleep(0.1)
-            if self.in_flight:
+            if self.in_flight > self._parked_count:
                 continue
             idle = True
-            for backend in self.backends.values():
+            for q, backend in self.backends.items():
+                if self.is_paused(q):  # counts as empty: a burst does not wait for a resume
+                    continue
                 try:
                     c = await backend.counts()
                 except Outage.errors:
@@ -120,8 +136,8 @@ class Intake(WorkerState):
                 if c.backlog or c.in_flight or c.delayed:
                     idle = False
                     break
-            if idle and not self.in_flight:
-                self.log.info("burst: queues are empty; stopping")
+            if idle and self.in_flight <= self._parked_count:
+                self.log.info("burst: queues are empty (or paused); stopping")
                 self.request_stop()
                 return
 
@@ -147,16 +163,10 @@ class Intake(WorkerState):
                 self._give(1)
             else:
                 (ready if d.started else to_start).append(d)
-        if to_start:
-            for d, attempt in zip(to_start, await self._start(queue, to_start), strict=True):
-                if attempt == ALONE:
-                    self._isolate(d)
-                    continue
-                d.started, d.attempt = True, attempt
-                if attempt > 0:
-                    ready.append(d)
-                else:
-                    self._not_run(d)
+        if to_start and self.is_paused(queue):  # read just as the queue was paused
+            self._park(queue, to_start)
+        elif to_start:
+            ready += await self._start_batch(queue, to_start)
         for d in ready:
             held[d.token] = d
             jobs.put(d)
@@ -174,6 +184,20 @@ class Intake(WorkerState):
         for d in ready:
             if d.job_id in self._missed_cancels:
                 self._executor.cancel(d)
+
+    async def _start_batch(self, queue: str, to_start: list[Delivery]) -> list[Delivery]:
+        """Count the attempts of jobs read, not yet started: those to run now."""
+        ready = []
+        for d, attempt in zip(to_start, await self._start(queue, to_start), strict=True):
+            if attempt == ALONE:
+                self._isolate(d)
+                continue
+            d.started, d.attempt = True, attempt
+            if attempt > 0:
+                ready.append(d)
+            else:
+                self._not_run(d)
+        return ready
 
     async def _report_dead_letters(self) -> None:
         """Middleware ``on_dead_letter`` for the jobs the intake dead-lettered, once the jobs
@@ -203,10 +227,14 @@ class Intake(WorkerState):
             self._isolating = True
             try:
                 # Nothing else held (running, waiting, or finished and not yet acked: a crash
-                # before the ack would charge that attempt), no take under way.
-                while self.in_flight > len(self._isolated) or self._in_intake:
+                # before the ack would charge that attempt; parked jobs are not started), no
+                # take under way.
+                while self.in_flight - self._parked_count > len(self._isolated) or self._in_intake:
                     await self._changed()
                 d = self._isolated.pop(0)
+                if self.is_paused(d.queue):  # started (alone) once its queue is resumed
+                    self._parked[d.queue].append(d)
+                    continue
                 (attempt,) = await self._start(d.queue, [d], alone=True)
                 if attempt <= 0:
                     self.held[d.queue].pop(d.token, None)
@@ -245,9 +273,15 @@ class Intake(WorkerState):
                 await outage.failed(exc)
 
     def _not_run(self, d: Delivery) -> None:
-        """A delivery that must not run: already finished (0) or just dead-lettered (-1)."""
+        """A delivery that must not run: already finished (0), just dead-lettered (-1), or
+        just expired (its deadline passed before it started)."""
         self._give(1)
-        if d.attempt < 0:
+        if d.attempt == EXPIRED:
+            self.stats.expired += 1
+            job_id = d.job_id or self._payloads.peek_job_id(d.raw)
+            self.log.info("job expired: not started before its deadline; not run",
+                          job_id=job_id, queue=d.queue)  # fmt: skip
+        elif d.attempt < 0:
             self.stats.failed += 1
             self.log.error(
                 "job dead-lettered: it was started too many times without finishing "

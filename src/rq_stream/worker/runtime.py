@@ -240,6 +240,7 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                     await backend.prepare()
                     await self.app.scripts.run("queue_register", (self.app.keys.queues,), [q])
                     await self._recall_pace(q)
+                    await self._read_paused(q)
                     break
                 except outage.errors as exc:
                     await outage.failed(exc)
@@ -284,6 +285,7 @@ class Worker(Intake, Upkeep, Generic[AppT]):
                     tg.start_soon(self._fetch_loop, q, jobs)
                     tg.start_soon(self._reclaim_loop, q, jobs)
                     tg.start_soon(self._delayed_loop, q)
+                    tg.start_soon(self._pause_watch, q)
                 tg.start_soon(self._isolation_loop, jobs)
                 if self.run_schedules and not self.burst:
                     tg.start_soon(self._schedule_loop)

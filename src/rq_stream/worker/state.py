@@ -74,6 +74,10 @@ class WorkerState:
         self._missed_cancels: dict[str, float] = {}
         """Cancelled running jobs this worker did not hold when told (job id -> monotonic
         time): a job it was starting at that instant is cancelled as soon as it is held."""
+        self._resumed: dict[str, anyio.Event] = {}
+        """Queues paused (see :mod:`.pausing`), each with the event its resume sets."""
+        self._parked: dict[str, list[Delivery]] = {q: [] for q in self.queues}
+        """Held, not started: read from a queue as it was paused, started on resume."""
         self._payloads = self.app.payloads
         """How envelopes decode (the app's serializer), read once."""
 

@@ -13,6 +13,8 @@ class WorkerStats:
     retried: int = 0
     failed: int = 0
     handed_back: int = 0
+    expired: int = 0
+    """Jobs taken after their deadline (``expires_s``/``expires_at``): ended, not run."""
 
 
 __all__ = ["WorkerStats"]

@@ -8,7 +8,10 @@ local function enqueue_jobs(push, first)
   local out = {}
   local head = nil  -- due time of the earliest delayed job before this call (false: none)
   local soonest = nil
-  for i = first or 2, #ARGV, 7 do
+  local size = 7
+  first = first or 2
+  if ARGV[first] == '' then first, size = first + 1, 8 end  -- each job has a deadline field
+  for i = first, #ARGV, size do
     local id, task, env = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     local delay, at = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
     local uidx, uttl = tonumber(ARGV[i + 5]), ARGV[i + 6]
@@ -20,7 +23,7 @@ local function enqueue_jobs(push, first)
       holder = redis.call('GET', KEYS[uidx])
       if holder then
         local st = redis.call('HGET', KEYS[3] .. holder, 's')
-        if not st or st == 'succeeded' or st == 'failed' or st == 'cancelled' then
+        if not st or st == 'succeeded' or st == 'failed' or st == 'cancelled' or st == 'expired' then
           holder = false
         end
       end
@@ -43,6 +46,10 @@ local function enqueue_jobs(push, first)
       else
         push(id, env)
         redis.call('HSET', jk, 's', 'queued', 'n', task, 't', now)  -- attempts: absent = 0
+      end
+      if size == 8 and ARGV[i + 7] ~= '0' then
+        -- 'x': the deadline (ms) by which it must start (lib/start.lua, lib/expire.lua).
+        redis.call('HSET', jk, 'x', ARGV[i + 7])
       end
       if uidx > 0 then
         -- 'u' names the unique key so the scripts that end the job can delete it (lib/finish).

@@ -22,7 +22,7 @@ local function replay(dead, job_prefix, ids, backlog, index)
           redis.call('PERSIST', jk)
           redis.call('HSET', jk, 's', 'queued', 'a', 0)
           redis.call('HINCRBY', jk, 'rp', 1)
-          redis.call('HDEL', jk, 'r', 'ft', 'ls', 'la')
+          redis.call('HDEL', jk, 'r', 'ft', 'ls', 'la', 'x')  -- replayed: no deadline
         end
         n = n + 1
       end

@@ -6,17 +6,18 @@
 -- already without finishing (it crashed its workers: released and dead-lettered); -3 (unless
 -- `alone`) if this would be its last attempt and its previous one ended with its worker dying
 -- (the record still says running): nothing is changed, the worker runs it alone
--- (Worker._isolation_loop).
--- Needs lib/own_stream or lib/own_list, lib/finish (bury), lib/worker_lost and lib/cancelled.
--- `h` is the job's HMGET s a ta fs, when the caller has read it. `dindex`: the dead-letter
--- index (hash, QueueKeys.dead_index).
+-- (Worker._isolation_loop); -4 if it had never started and its deadline 'x' has passed
+-- (lib/expire: it ends expired).
+-- Needs lib/own_stream or lib/own_list, lib/finish (bury), lib/worker_lost, lib/cancelled and
+-- lib/expire. `h` is the job's HMGET s a ta fs x, when the caller has read it. `dindex`: the
+-- dead-letter index (hash, QueueKeys.dead_index).
 local function start_entry(owner, group, ref, dead, jk, consumer, chan, queue, id, max, ttl, now,
                            h, alone, dindex)
-  h = h or redis.call('HMGET', jk, 's', 'a', 'ta', 'fs')
+  h = h or redis.call('HMGET', jk, 's', 'a', 'ta', 'fs', 'x')
   if not h[1] and not envelope(owner, ref) then
     return 0  -- neither record nor entry: lost with a failed-over master (async replication)
   end
-  if h[1] == 'succeeded' or h[1] == 'failed' then
+  if h[1] == 'succeeded' or h[1] == 'failed' or h[1] == 'expired' then
     release(owner, group, ref)
     return 0
   end
@@ -25,6 +26,9 @@ local function start_entry(owner, group, ref, dead, jk, consumer, chan, queue, i
     return 0
   end
   local a = tonumber(h[2] or '0') + 1
+  if h[5] and a == 1 and now >= tonumber(h[5]) then
+    return expire_job(owner, group, ref, jk, id, chan, now, ttl, tonumber(h[5]))
+  end
   if a == max and h[1] == 'running' and not alone then return -3 end
   if a <= max then
     redis.call('HSET', jk, 's', 'running', 'w', consumer, 'st', now, 'a', a,
