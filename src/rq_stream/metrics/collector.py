@@ -55,6 +55,12 @@ class QueueCollector(Collector):
         self._portal: BlockingPortal | None = None
         self._fork: Context | None = None
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The families without values (for the registry's name check: no Redis read)."""
+        yield GaugeMetricFamily("rq_stream_up", "")
+        for name in (*QUEUE_GAUGES, "rq_stream_queue_lag_seconds", "rq_stream_workers_alive"):
+            yield GaugeMetricFamily(name, "")
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("rq_stream_up", "1 if Redis answered this scrape in time, else 0.")
         try:
