@@ -63,50 +63,67 @@ class Families:
         )
 
 
+class Children:
+    """The label children of one (queue, task): looked up once, then one dict hit per hook
+    (``labels()`` takes a lock and builds a key each time)."""
+
+    __slots__ = ("dead", "duration", "enqueued", "failed", "retried", "started", "succeeded",
+                 "wait")  # fmt: skip
+
+    def __init__(self, f: Families, queue: str, task: str) -> None:
+        c = f.counters
+        self.enqueued = c["enqueued"].labels(queue, task)
+        self.started = c["started"].labels(queue, task)
+        self.succeeded = c["succeeded"].labels(queue, task)
+        self.failed = c["failed"].labels(queue, task)
+        self.retried = c["retried"].labels(queue, task)
+        self.dead = c["dead_lettered"].labels(queue, task)
+        self.duration = f.duration.labels(queue, task)
+        self.wait = f.queue_wait.labels(queue, task)
+
+
 class MetricsMiddleware(Middleware):
     """Feeds :class:`Families`; ``known(task)`` says whether a task name is registered."""
 
     def __init__(self, families: Families, known: Callable[[str], bool]) -> None:
         self._known = known
         self._f = families
-        self._cache: dict[tuple[str, str, str], Any] = {}
-        """Label children by (metric, queue, task): ``labels()`` takes a lock and builds a key."""
+        self._cache: dict[tuple[str, str], Children] = {}
 
-    def _child(self, metric: str, queue: str, task: str) -> Any:
-        key = (metric, queue, task)
-        child = self._cache.get(key)
-        if child is None:
-            name = task if self._known(task) else UNKNOWN_TASK
-            family = (
-                self._f.counters[metric] if metric in self._f.counters else getattr(self._f, metric)
-            )
-            child = self._cache[key] = family.labels(queue, name)
-            if name == UNKNOWN_TASK:  # do not cache garbage names: the cache would grow
-                del self._cache[key]
-        return child
+    def _of(self, queue: str, task: str) -> Children:
+        found = self._cache.get((queue, task))
+        if found is None:
+            if not self._known(task):  # cached as "_unknown": garbage must not grow the cache
+                task = UNKNOWN_TASK
+                found = self._cache.get((queue, task))
+            if found is None:
+                found = self._cache[(queue, task)] = Children(self._f, queue, task)
+        return found
 
     async def before_enqueue(self, job: EnqueueInfo) -> None:
-        self._child("enqueued", job.queue, job.task).inc()
+        self._of(job.queue, job.task).enqueued.inc()
 
     async def on_start(self, job: JobContext) -> None:
-        self._child("started", job.queue, job.task).inc()
+        c = self._of(job.queue, job.task)
+        c.started.inc()
         if job.attempt == 1 and job.enqueued_ms > 0:
-            wait_s = max(0.0, time.time() - job.enqueued_ms / 1000)
-            self._child("queue_wait", job.queue, job.task).observe(wait_s)
+            c.wait.observe(max(0.0, time.time() - job.enqueued_ms / 1000))
 
     async def on_success(self, job: JobContext, result: Any, duration_s: float) -> None:
-        self._child("succeeded", job.queue, job.task).inc()
-        self._child("duration", job.queue, job.task).observe(duration_s)
+        c = self._of(job.queue, job.task)
+        c.succeeded.inc()
+        c.duration.observe(duration_s)
 
     async def on_failure(self, job: JobContext, exc: Exception, duration_s: float) -> None:
-        self._child("failed", job.queue, job.task).inc()
-        self._child("duration", job.queue, job.task).observe(duration_s)
+        c = self._of(job.queue, job.task)
+        c.failed.inc()
+        c.duration.observe(duration_s)
 
     async def on_retry(self, job: JobContext, exc: Exception, delay_s: float) -> None:
-        self._child("retried", job.queue, job.task).inc()
+        self._of(job.queue, job.task).retried.inc()
 
     async def on_dead_letter(self, job: JobContext, exc: Exception) -> None:
-        self._child("dead_lettered", job.queue, job.task).inc()
+        self._of(job.queue, job.task).dead.inc()
 
 
-__all__ = ["UNKNOWN_TASK", "Families", "MetricsMiddleware"]
+__all__ = ["UNKNOWN_TASK", "Children", "Families", "MetricsMiddleware"]
