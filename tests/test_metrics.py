@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -96,6 +97,32 @@ async def test_queue_gauges_with_no_worker_and_the_producer_counters(
     assert value(s, "rq_stream_workers_alive") == 0
     assert value(s, "rq_stream_up") == 1
     assert value(s, "rq_stream_jobs_started_total") == 0
+
+
+async def test_the_lag_is_the_oldest_waiting_jobs_age_on_both_backends(
+    redis_url: str, prefix: str
+) -> None:
+    p = producer(redis_url, prefix)
+    p.queue("bulk", backend="lists")
+    metrics = Metrics(p)
+    port = free_port()
+    server = metrics.serve(port, "127.0.0.1")
+    ok = p.tasks["tests.apps.metrics_app.ok"]
+    try:
+        async with p:
+            s = scrape(port)
+            assert value(s, "rq_stream_queue_lag_seconds", queue="bulk") == 0  # nothing waits
+            await ok.enqueue(1)
+            await ok.options(queue="bulk").enqueue(2)
+            await anyio.sleep(0.5)
+            await ok.enqueue(3)  # younger jobs behind do not change the lag
+            s = scrape(port)
+    finally:
+        server.shutdown()
+        metrics.close()
+    for queue in ("default", "bulk"):
+        assert 0.5 <= value(s, "rq_stream_queue_lag_seconds", queue=queue) < 60, queue
+    assert value(s, "rq_stream_queue_depth", queue="bulk") == 1
 
 
 def names_follow_conventions(s: Samples) -> None:
