@@ -145,14 +145,16 @@ async def test_one_worker_process(
         w = supervise(APP, "--concurrency", "4", "--metrics-port", str(port),
                       "--metrics-host", "127.0.0.1")  # fmt: skip
         s = wait_for(port, lambda s: all_done(s, ghosts=1), log=w.log)
-        await p.tasks["tests.apps.metrics_app.slow"].enqueue(30)  # a job still running
+        job = await p.tasks["tests.apps.metrics_app.slow"].enqueue(30)  # a job still running
         s = wait_for(port, lambda s: value(s, "rq_stream_queue_running") == 1, log=w.log)
+        await job.cancel()
+        cancelled = wait_for(port, lambda s: value(s, "rq_stream_jobs_cancelled_total") == 1)
+        assert value(cancelled, "rq_stream_jobs_cancelled_total", task="slow") == 1
     check_counts(s, ghosts=1)
     names_follow_conventions(s)
     assert value(s, "rq_stream_workers_alive") == 1
-    w.proc.send_signal(signal.SIGINT)  # a second signal: stop now, not after the slow job
-    w.proc.send_signal(signal.SIGINT)
-    w.proc.wait(30)
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.proc.wait(30) == 0, w.log
 
 
 async def test_processes_are_summed_and_a_dead_child_keeps_its_counts(

@@ -1,9 +1,10 @@
 """The counters and histograms of one app, fed by a :class:`~rq_stream.Middleware`.
 
 Producer side: ``before_enqueue`` counts ``rq_stream_jobs_enqueued_total``. Worker side: the
-attempt hooks count started, succeeded, failed (every failed attempt), retried and
-dead-lettered jobs, and observe the job's duration and its queue wait (enqueue to first start).
-Being a middleware, none of it runs when metrics are off.
+attempt hooks count started, succeeded, failed (every failed attempt), retried, dead-lettered
+and cancelled jobs, and observe the job's duration and its queue wait (enqueue to first start).
+Being a middleware, none of it runs when metrics are off. Expired jobs are not counted here: the
+worker skips them before any hook (``rq-stream info`` counts them).
 
 Labels are ``queue`` and ``task``. A task name this app has not registered (an undecodable
 payload, a task only another service knows) is reported as ``task="_unknown"``, so a stream of
@@ -34,8 +35,8 @@ COUNTERS = {
     "failed": "Attempts that failed (raised, timed out, unencodable result), retried or not.",
     "retried": "Failed attempts whose retry was scheduled.",
     "dead_lettered": "Jobs moved to the dead-letter stream.",
-    "cancelled": "Jobs cancelled (not fed yet: the cancel status is being added).",
-    "expired": "Jobs expired before they ran (not fed yet: the expiry status is being added).",
+    "cancelled": "Jobs cancelled while a worker held them (before or while they ran).",
+    "expired": "Jobs expired before they ran (not fed yet: no middleware hook sees them).",
 }
 
 
@@ -67,8 +68,8 @@ class Children:
     """The label children of one (queue, task): looked up once, then one dict hit per hook
     (``labels()`` takes a lock and builds a key each time)."""
 
-    __slots__ = ("dead", "duration", "enqueued", "failed", "retried", "started", "succeeded",
-                 "wait")  # fmt: skip
+    __slots__ = ("cancelled", "dead", "duration", "enqueued", "failed", "retried", "started",
+                 "succeeded", "wait")  # fmt: skip
 
     def __init__(self, f: Families, queue: str, task: str) -> None:
         c = f.counters
@@ -78,6 +79,7 @@ class Children:
         self.failed = c["failed"].labels(queue, task)
         self.retried = c["retried"].labels(queue, task)
         self.dead = c["dead_lettered"].labels(queue, task)
+        self.cancelled = c["cancelled"].labels(queue, task)
         self.duration = f.duration.labels(queue, task)
         self.wait = f.queue_wait.labels(queue, task)
 
@@ -124,6 +126,9 @@ class MetricsMiddleware(Middleware):
 
     async def on_dead_letter(self, job: JobContext, exc: Exception) -> None:
         self._of(job.queue, job.task).dead.inc()
+
+    async def on_cancel(self, job: JobContext) -> None:
+        self._of(job.queue, job.task).cancelled.inc()
 
 
 __all__ = ["UNKNOWN_TASK", "Children", "Families", "MetricsMiddleware"]
