@@ -134,6 +134,15 @@ LIBS = [
         env={"BENCH_RQS_MIDDLEWARE": "noop"},
     ),
     Lib(
+        "rq_stream-metrics",
+        "rq_stream (streams, Prometheus metrics on)",
+        "rqs_bench",
+        "rq_stream-metrics",  # a virtualenv of its own: the plain one stays without the extra
+        (*RQS_PACKAGES, "prometheus-client>=0.20"),
+        dists=("rq_stream", "redis", "prometheus-client"),
+        env={"BENCH_RQS_METRICS": "1"},
+    ),
+    Lib(
         "rq_stream-lists",
         "rq_stream (lists)",
         "rqs_bench",

@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Any
 
 OURS = ("rq_stream", "rq_stream-lists")
-VARIANTS = {"rq_stream-mw": "rq_stream", "rq_stream-default": "rq_stream"}
-"""rq_stream run another way (one no-op middleware; the worker's default concurrency), reported
-against the plain run, never as a peer."""
+VARIANTS = {
+    "rq_stream-mw": "rq_stream",
+    "rq_stream-default": "rq_stream",
+    "rq_stream-metrics": "rq_stream",
+}
+"""rq_stream run another way (one no-op middleware; the worker's default concurrency; Prometheus
+metrics on), reported against the plain run, never as a peer."""
 LIMIT, LIMITS = "limit", ("limit", "limit-redispy")
 """The bare protocol loops (peers/limit_bench.py): the reference rq_stream is measured against,
 never a peer."""

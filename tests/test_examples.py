@@ -88,3 +88,14 @@ def test_demo_ctrl_c_leaves_nothing_running() -> None:
     assert "Interrupted" in out
     for pid in [*children, *ours]:
         assert not pid_alive(int(pid)), f"process {pid} still running after Ctrl-C"
+
+
+def test_metrics_example_scrapes_its_counters(redis_url: str) -> None:
+    done = run_module("workers.metrics_example", redis_url)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert 'rq_stream_queue_depth{queue="default"} 6.0' in out
+    assert 'rq_stream_jobs_enqueued_total{queue="default",task="resize"} 5.0' in out
+    assert 'rq_stream_jobs_succeeded_total{queue="default",task="upload"} 1.0' in out
+    assert 'rq_stream_jobs_retried_total{queue="default",task="upload"} 1.0' in out
+    assert "rq_stream_up 1.0" in out

@@ -2,7 +2,9 @@
 
 ``BENCH_RQS_BACKEND=lists`` declares the queue on the lists backend instead of streams;
 ``BENCH_RQS_MIDDLEWARE=noop`` registers one middleware whose every hook is a no-op
-(``rqs_middleware.py``: what middleware costs by itself).
+(``rqs_middleware.py``: what middleware costs by itself); ``BENCH_RQS_METRICS=1`` turns the
+Prometheus metrics on (``rq_stream.metrics.Metrics``: counters and histograms on every job and
+enqueue, with nobody scraping), what metrics cost.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ if os.environ.get("BENCH_RQS_MIDDLEWARE") == "noop":
     from rqs_middleware import NoOp
 
     app.add_middleware(NoOp())
+if os.environ.get("BENCH_RQS_METRICS") == "1":
+    from rq_stream.metrics import Metrics
+
+    Metrics(app)
 app.queue(QUEUE, backend="lists" if BACKEND == "lists" else "streams")
 
 

@@ -102,7 +102,27 @@ def _add_worker(sub: Any, common: argparse.ArgumentParser) -> None:
         "holds long jobs another could start); 0 takes only what it can run at once",
     )
     _add_worker_run_options(w)
+    _add_metrics_options(w)
     w.set_defaults(func=worker_command)
+
+
+def _add_metrics_options(w: argparse.ArgumentParser) -> None:
+    w.add_argument(
+        "--metrics-port",
+        type=_positive_int,
+        metavar="PORT",
+        default=None,
+        help="serve Prometheus metrics on this port (needs rq_stream[metrics]); with "
+        "--processes N the supervisor serves the sum of its processes",
+    )
+    w.add_argument(
+        "--metrics-host",
+        metavar="ADDR",
+        default="0.0.0.0",
+        help="address the metrics server listens on (default 0.0.0.0)",
+    )
+    # A supervised child records metrics into the supervisor's directory and serves nothing.
+    w.add_argument("--metrics-child", action="store_true", help=argparse.SUPPRESS)
 
 
 def _add_worker_run_options(w: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ import sys
 import anyio
 import structlog
 
+from rq_stream.cli import metrics
 from rq_stream.cli.common import CannotStart, CliError, load, run_with
 from rq_stream.client.app import RqStream
 from rq_stream.errors import ConfigurationError, ConnectionFailed, LifespanFailed
@@ -31,6 +32,8 @@ def worker_command(args: argparse.Namespace) -> int:
         structlog.contextvars.bind_contextvars(process=link.index)
     try:
         worker = _build_worker(args)
+        if args.processes == 1:
+            metrics.install(args, worker.app)
     except CannotStart as exc:
         if link is None:
             raise
@@ -99,14 +102,16 @@ def _supervise(args: argparse.Namespace, app: RqStream) -> int:
         run_with(app, _nothing)  # one clear error now rather than one per child
     except ConnectionFailed as exc:
         raise CannotStart(str(exc)) from exc
-    supervisor = Supervisor(
-        _child_command(args),
-        args.processes,
-        burst=args.burst,
-        backoff=RestartBackoff(base_s=args.restart_delay),
-        stop_timeout_s=args.grace + 10.0,
-    )
-    code = anyio.run(supervisor.run)
+    with metrics.aggregated(args, app) as env:
+        supervisor = Supervisor(
+            _child_command(args),
+            args.processes,
+            burst=args.burst,
+            backoff=RestartBackoff(base_s=args.restart_delay),
+            stop_timeout_s=args.grace + 10.0,
+            env=env,
+        )
+        code = anyio.run(supervisor.run)
     if supervisor.fatal is not None:
         raise CannotStart(f"a worker process cannot start: {supervisor.fatal}")
     return code
@@ -130,6 +135,8 @@ def _child_command(args: argparse.Namespace) -> list[str]:
         cmd += ["--prefetch", str(args.prefetch)]
     if args.burst:
         cmd.append("--burst")
+    if args.metrics_port is not None:
+        cmd.append("--metrics-child")
     if args.url:
         cmd += ["--url", args.url]
     return cmd

@@ -141,7 +141,7 @@ class Executor:
         if task.settings.rate_limit is not None and not await self._gate.admit(task, d):
             return
         job = JobContext(d.job_id, task.name, d.queue, d.attempt, self._name, self.state, d,
-                         self.progress)  # fmt: skip
+                         self.progress, d.envelope.enqueued_ms)  # fmt: skip
         token = _current.set(job)
         if self._trace:
             self._log(task, d).debug("job started")

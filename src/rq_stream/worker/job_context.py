@@ -38,6 +38,9 @@ class JobContext:
     ``process=True`` subprocess): annotate where you read it, ``state: State = job.state``."""
     _flag: CancelFlag | None = field(default=None, repr=False, compare=False)
     _sink: ProgressSink | None = field(default=None, repr=False, compare=False)
+    enqueued_ms: int = 0
+    """When the job was enqueued (the producer's clock, epoch ms; 0 if unknown): the envelope's
+    ``enqueued_ms``, kept across retries."""
 
     @property
     def cancelled(self) -> bool:
