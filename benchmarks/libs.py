@@ -3,6 +3,7 @@ benchmarks/.venvs/, created with pip on first use) and how its workers are start
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -189,11 +190,22 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _project_hashes(packages: tuple[str, ...]) -> list[str]:
+    """The pyproject.toml digest of each local project installed (``-e PATH``): a change of its
+    dependencies (a new one on main) reinstalls the virtualenv instead of failing to import."""
+    out = []
+    for p in packages:
+        project = Path(p) / "pyproject.toml"
+        if project.is_file():
+            out.append(f"{p}#{hashlib.sha256(project.read_bytes()).hexdigest()[:16]}")
+    return out
+
+
 def ensure_venv(name: str, packages: tuple[str, ...]) -> None:
     """Create benchmarks/.venvs/NAME with ``packages`` unless it already has exactly those."""
     path = VENVS / name
     stamp = path / ".bench-installed"
-    wanted = "\n".join(sorted(packages))
+    wanted = "\n".join(sorted(packages) + _project_hashes(packages))
     if stamp.exists() and stamp.read_text() == wanted:
         return
     log(f"setting up benchmarks/.venvs/{name}: pip install {' '.join(packages)}")
