@@ -18,13 +18,14 @@ from anyio.lowlevel import checkpoint
 from rq_stream import logs
 from rq_stream.backends.base import Backend, Completion, Delivery
 from rq_stream.client.task import Task
-from rq_stream.errors import Retry, SerializationError
+from rq_stream.errors import ConcurrencyKeyError, Retry, SerializationError
 from rq_stream.worker import processes
 from rq_stream.worker.admission import RateGate
 from rq_stream.worker.channel import Channel, Outbox
 from rq_stream.worker.hooks import WorkerHooks
 from rq_stream.worker.host import WorkerApp
 from rq_stream.worker.job_context import JobContext, _current
+from rq_stream.worker.keylimit import SlotGate
 from rq_stream.worker.policy import ArgumentError, ResultNotSerializable, TaskTimeout, decide
 from rq_stream.worker.progress import ProgressSender
 from rq_stream.worker.resilience import Outage
@@ -65,6 +66,7 @@ class Executor:
         backends: Mapping[str, Backend],
         stats: WorkerStats,
         gate: RateGate,
+        slots: SlotGate,
         *,
         name: str,
         log: Any,
@@ -79,6 +81,7 @@ class Executor:
         self._backends = backends
         self._stats = stats
         self._gate = gate
+        self.slots = slots  # concurrency=N slots (the lease renewer renews them too)
         self._name = name
         self.log = log
         self._stopping = stopping
@@ -140,6 +143,27 @@ class Executor:
         # Rate-limit gate: over the limit, the job is deferred, not run.
         if task.settings.rate_limit is not None and not await self._gate.admit(task, d):
             return
+        if task.settings.concurrency is None:
+            await self._run_admitted(task, d, done, t0)
+            return
+        try:  # concurrency=N: run holding one of the N slots, or wait (deferred) for one
+            if not await self.slots.acquire(task, d):
+                return
+        except ConcurrencyKeyError as exc:
+            await self._failed(task, d, exc, 0.0, self._context(task, d))
+            return
+        try:
+            await self._run_admitted(task, d, done, t0)
+        finally:
+            await self.slots.free(d)
+
+    def _context(self, task: Task[Any, Any], d: Delivery) -> JobContext:
+        return JobContext(d.job_id, task.name, d.queue, d.attempt, self._name, self.state, d,
+                          self.progress)  # fmt: skip
+
+    async def _run_admitted(
+        self, task: Task[Any, Any], d: Delivery, done: Outbox[Completion], t0: float | None
+    ) -> None:
         job = JobContext(d.job_id, task.name, d.queue, d.attempt, self._name, self.state, d,
                          self.progress)  # fmt: skip
         token = _current.set(job)

@@ -157,6 +157,8 @@ class Upkeep(WorkerState):
                     continue
                 try:
                     lost = await self.backends[q].renew(list(held.values()))
+                    if self.slotted:  # some task has concurrency=N: renew the held slots too
+                        await self._executor.slots.renew(q, list(held.values()))
                     outage.recovered()
                 except outage.errors as exc:
                     await outage.failed(exc)
