@@ -1,0 +1,114 @@
+"""Concurrency per key: bad settings and bad keys get clear errors; in-process behaviour (a
+key that fails at the worker dead-letters the job with the reason, never retried; slots are
+freed after a job, a failure and a retry; tasks without the option touch no slot key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rq_stream import ConcurrencyKeyError, JobStatus, RqStream
+from rq_stream.errors import ConfigurationError
+from rq_stream.testing import run_until_idle
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"concurrency": 0}, "concurrency must be >= 1 (an int), got 0"),
+        ({"concurrency": "2"}, "concurrency must be an int from 1 to 100000"),
+        ({"concurrency": True}, "concurrency must be an int from 1 to 100000"),
+        ({"concurrency": 2, "concurrency_key": "tenant"},
+         "concurrency_key must be a function of the job's arguments, got 'tenant'"),
+        ({"concurrency_key": lambda tenant: tenant},
+         "concurrency_key needs a concurrency"),
+    ],
+)  # fmt: skip
+async def test_bad_settings_are_refused_at_registration(
+    app: RqStream, settings: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="invalid setting of task 'f'") as info:
+
+        @app.task(name="f", **settings)
+        async def f(tenant: str) -> None: ...
+
+    assert message in str(info.value)
+    assert "f" not in app.tasks
+
+
+async def test_a_key_that_raises_or_returns_no_str_refuses_the_enqueue(app: RqStream) -> None:
+    @app.task(name="by_id", concurrency=2, concurrency_key=lambda tenant, **_: tenant["id"])
+    async def by_id(tenant: dict[str, Any]) -> None: ...
+
+    @app.task(name="by_number", concurrency=2, concurrency_key=lambda n, **_: n)
+    async def by_number(n: int) -> None: ...
+
+    with pytest.raises(ConcurrencyKeyError) as info:
+        await by_id.enqueue({"name": "acme"})
+    assert str(info.value) == "the concurrency_key of task 'by_id' raised KeyError: 'id'"
+    with pytest.raises(ConcurrencyKeyError, match=r"must return a non-empty str of at most 200 "
+                       r"characters, got int 7"):  # fmt: skip
+        await by_number.enqueue(7)
+    with pytest.raises(ConcurrencyKeyError, match="got str ''"):
+        await by_id.enqueue({"id": ""})
+    assert await by_id.enqueue({"id": "acme"})  # a good key still enqueues
+    assert (await run_until_idle(app)).completed == 1  # and only it was enqueued
+
+
+FLAKY = {"fail": False}
+
+
+async def test_a_key_failing_at_the_worker_dead_letters_the_job_unretried(app: RqStream) -> None:
+    def key(tenant: str, **_: Any) -> str:
+        if FLAKY["fail"]:  # the code changed between the enqueue and the run
+            raise LookupError(f"no tenant {tenant!r}")
+        return tenant
+
+    @app.task(name="work", concurrency=1, concurrency_key=key, retries=3)
+    async def work(tenant: str) -> str:
+        return tenant
+
+    ok, bad = await work.enqueue("acme"), await work.enqueue("gone")
+    FLAKY["fail"] = True
+    try:
+        report = await run_until_idle(app)
+    finally:
+        FLAKY["fail"] = False
+    assert (report.completed, report.retried, report.failed) == (0, 0, 2)
+    info = await bad.info()
+    assert info.status is JobStatus.FAILED and info.total_attempts == 1
+    assert info.error is not None and info.error["type"] == "ConcurrencyKeyError"
+    assert info.error["message"] == (
+        "the concurrency_key of task 'work' raised LookupError: no tenant 'gone'"
+    )
+    assert (await ok.info()).status is JobStatus.FAILED
+
+
+async def test_slots_are_freed_after_success_failure_and_retry(app: RqStream) -> None:
+    tries: dict[str, int] = {}
+
+    @app.task(concurrency=1, concurrency_key=lambda tenant, **_: tenant, retries=1)
+    async def work(tenant: str, outcome: str) -> str:
+        tries[outcome] = tries.get(outcome, 0) + 1
+        if outcome == "fail" or (outcome == "retry" and tries[outcome] == 1):
+            raise RuntimeError(outcome)
+        return outcome
+
+    for outcome in ("ok", "fail", "retry"):
+        await work.enqueue("acme", outcome)
+    report = await run_until_idle(app)
+    assert (report.completed, report.failed) == (2, 1)
+    assert tries == {"ok": 1, "fail": 2, "retry": 2}
+    slots = app.keys.queue("default").slots(f"{work.name}:acme")
+    assert await app.redis.zcard(slots) == 0
+
+
+async def test_tasks_without_the_option_use_no_slot(app: RqStream) -> None:
+    @app.task
+    async def plain(n: int) -> int:
+        return n
+
+    await app.enqueue_many([plain.call(i) for i in range(20)])
+    assert (await run_until_idle(app)).completed == 20
+    assert not [k async for k in app.redis.scan_iter(match=f"{app.prefix}:*:slots:*")]
