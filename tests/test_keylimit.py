@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 
 from rq_stream import ConcurrencyKeyError, JobStatus, RqStream
@@ -112,3 +113,25 @@ async def test_tasks_without_the_option_use_no_slot(app: RqStream) -> None:
     await app.enqueue_many([plain.call(i) for i in range(20)])
     assert (await run_until_idle(app)).completed == 20
     assert not [k async for k in app.redis.scan_iter(match=f"{app.prefix}:*:slots:*")]
+
+
+async def test_a_freed_slot_wakes_the_oldest_waiter(
+    app: RqStream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The waiters' backoff made ten minutes: only the wake of a freed slot can run them."""
+    from rq_stream.worker import keylimit
+
+    monkeypatch.setattr(keylimit, "LISTED_WAIT_MS", 600_000)
+    monkeypatch.setattr(keylimit, "MAX_WAIT_MS", 600_000)
+    order: list[int] = []
+
+    @app.task(name="serial", concurrency=1, concurrency_key=lambda tenant, **_: tenant)
+    async def serial(tenant: str, n: int) -> None:
+        order.append(n)
+        await anyio.sleep(0.02)
+
+    await app.enqueue_many([serial.call("acme", n) for n in range(6)])
+    report = await run_until_idle(app, delayed="wait", timeout_s=30)
+    assert report.completed == 6 and sorted(order) == list(range(6))
+    waiting = app.keys.queue("default").slots_waiting("serial:acme")
+    assert await app.redis.zcard(waiting) == 0

@@ -5,9 +5,11 @@ The slots are a sorted set per (task, key) in the task's queue (``keys.QueueKeys
 member per running job (``job_id:attempt``) scored by when its hold expires. ``slot_acquire.lua``
 drops expired holds and takes a slot if fewer than N are held, in one call; the worker renews
 its holds with its leases (so a SIGKILLed holder's slot frees within the lease) and releases
-the slot when the job's call ends (``worker/keylimit.py``). The key is computed from the job's
-arguments: at enqueue (a key function that fails refuses the job there, with the reason) and
-again at the worker (nothing is stored).
+the slot when the job's call ends (``worker/keylimit.py``). A job refused a slot is deferred
+(not an attempt) and listed as waiting; ``slot_release.lua`` makes the oldest waiter due at
+once, and a backoff growing with the waiters brings it back if that wake is missed. The key
+is computed from the job's arguments: at enqueue (a key function that fails refuses the job
+there, with the reason) and again at the worker (nothing is stored).
 """
 
 from __future__ import annotations
@@ -19,20 +21,18 @@ from rq_stream.patterns.unique import call_by_name
 
 if TYPE_CHECKING:
     from rq_stream.client.task import Task
-    from rq_stream.keys import AppKeys
 
 MAX_KEY_CHARS = 200
 """The longest value a ``concurrency_key`` may return (it becomes part of a Redis key)."""
 
 
-def slot_key(keys: AppKeys, task: Task[Any, Any], args: Any, kwargs: Any) -> str:
-    """The Redis key of the slots a job of ``task`` with these arguments takes; raises
-    :class:`ConcurrencyKeyError` if the task's ``concurrency_key`` raises or returns no str."""
-    name = task.name
-    key_fn = task.settings.concurrency_key
-    if key_fn is not None:
-        name = f"{name}:{key_value(task, args, kwargs)}"
-    return keys.queue(task.settings.queue).slots(name)
+def slot_name(task: Task[Any, Any], args: Any, kwargs: Any) -> str:
+    """The name of the slots a job of ``task`` with these arguments takes (``keys.QueueKeys.slots``
+    in the task's queue); raises :class:`ConcurrencyKeyError` if the task's ``concurrency_key``
+    raises or returns no str."""
+    if task.settings.concurrency_key is None:
+        return task.name
+    return f"{task.name}:{key_value(task, args, kwargs)}"
 
 
 def key_value(task: Task[Any, Any], args: Any, kwargs: Any) -> str:
@@ -52,4 +52,4 @@ def key_value(task: Task[Any, Any], args: Any, kwargs: Any) -> str:
     return value
 
 
-__all__ = ["MAX_KEY_CHARS", "key_value", "slot_key"]
+__all__ = ["MAX_KEY_CHARS", "key_value", "slot_name"]
