@@ -140,30 +140,9 @@ class Executor:
         """Run one job to its outcome; ``t0`` (perf_counter) is when its executor took it."""
         assert d.envelope is not None
         task = self._tasks[d.envelope.task]  # decoded and looked up by the intake: it is there
-        # Rate-limit gate: over the limit, the job is deferred, not run.
-        if task.settings.rate_limit is not None and not await self._gate.admit(task, d):
+        # A rate limit, a concurrency limit: over it, the job is deferred, not run.
+        if task.gated and not await self._admit(task, d):
             return
-        if task.settings.concurrency is None:
-            await self._run_admitted(task, d, done, t0)
-            return
-        try:  # concurrency=N: run holding one of the N slots, or wait (deferred) for one
-            if not await self.slots.acquire(task, d):
-                return
-        except ConcurrencyKeyError as exc:
-            await self._failed(task, d, exc, 0.0, self._context(task, d))
-            return
-        try:
-            await self._run_admitted(task, d, done, t0)
-        finally:
-            await self.slots.free(d)
-
-    def _context(self, task: Task[Any, Any], d: Delivery) -> JobContext:
-        return JobContext(d.job_id, task.name, d.queue, d.attempt, self._name, self.state, d,
-                          self.progress)  # fmt: skip
-
-    async def _run_admitted(
-        self, task: Task[Any, Any], d: Delivery, done: Outbox[Completion], t0: float | None
-    ) -> None:
         job = JobContext(d.job_id, task.name, d.queue, d.attempt, self._name, self.state, d,
                          self.progress)  # fmt: skip
         token = _current.set(job)
@@ -199,12 +178,29 @@ class Executor:
             return
         await self._failed(task, d, failure, _ms_since(t0), job)
 
+    async def _admit(self, task: Task[Any, Any], d: Delivery) -> bool:
+        """True: run the job (under its rate limit; holding a slot of its ``concurrency``,
+        freed when its call ends). False: it waits (deferred, not an attempt), or its
+        ``concurrency_key`` failed (dead-lettered, never retried)."""
+        if task.settings.rate_limit is not None and not await self._gate.admit(task, d):
+            return False
+        if task.settings.concurrency is None:
+            return True
+        try:
+            return await self.slots.acquire(task, d)
+        except ConcurrencyKeyError as exc:
+            job = JobContext(d.job_id, task.name, d.queue, d.attempt, self._name, self.state, d,
+                             self.progress)  # fmt: skip
+            await self._failed(task, d, exc, 0.0, job)
+            return False
+
     async def _run_call(self, task: Task[Any, Any], d: Delivery) -> Any:
-        """``call``, which ``cancel`` may interrupt (then :class:`_JobCancelled`)."""
-        if d.cancelled:
-            raise _JobCancelled
+        """``call``, which ``cancel`` may interrupt (then :class:`_JobCancelled`). A slot of
+        the task's ``concurrency`` frees as soon as the call ends, however it ends."""
         d.runner = asyncio.current_task()
         try:
+            if d.cancelled:
+                raise _JobCancelled
             value = await self.call(task, d)
         except asyncio.CancelledError:
             runner, d.runner = d.runner, None
@@ -216,6 +212,8 @@ class Executor:
             raise _JobCancelled from None
         finally:
             d.runner = None
+            if d.slot is not None:
+                await self.slots.free(d)  # shielded
         if d.cancelled:  # a thread that returned after its cancel: cancelled all the same
             raise _JobCancelled
         return value
