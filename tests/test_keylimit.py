@@ -135,3 +135,24 @@ async def test_a_freed_slot_wakes_the_oldest_waiter(
     assert report.completed == 6 and sorted(order) == list(range(6))
     waiting = app.keys.queue("default").slots_waiting("serial:acme")
     assert await app.redis.zcard(waiting) == 0
+
+
+async def test_a_cancelled_holder_frees_its_slot(app: RqStream) -> None:
+    started = anyio.Event()
+
+    @app.task(name="long", concurrency=1, concurrency_key=lambda tenant, **_: tenant)
+    async def long(tenant: str, n: int) -> int:
+        if n == 0:
+            started.set()
+            await anyio.sleep(60)
+        return n
+
+    first, second = await long.enqueue("acme", 0), await long.enqueue("acme", 1)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_until_idle, app)
+        with anyio.fail_after(20):
+            await started.wait()
+        await first.cancel()
+        assert await second.result(timeout_s=20) == 1
+    assert await first.status() is JobStatus.CANCELLED
+    assert await app.redis.zcard(app.keys.queue("default").slots("long:acme")) == 0
