@@ -156,3 +156,21 @@ async def test_a_cancelled_holder_frees_its_slot(app: RqStream) -> None:
         assert await second.result(timeout_s=20) == 1
     assert await first.status() is JobStatus.CANCELLED
     assert await app.redis.zcard(app.keys.queue("default").slots("long:acme")) == 0
+
+
+async def test_a_hold_is_renewed_with_the_lease(make_app: Any) -> None:
+    """A job running three leases long keeps its slot: the next job of its key waits."""
+    app: RqStream = make_app(lease_s=1.0)
+    running, peak = [0], [0]
+
+    @app.task(name="slow", concurrency=1, concurrency_key=lambda tenant, **_: tenant)
+    async def slow(tenant: str, seconds: float) -> None:
+        running[0] += 1
+        peak[0] = max(peak[0], running[0])
+        await anyio.sleep(seconds)
+        running[0] -= 1
+
+    async with app:
+        await app.enqueue_many([slow.call("acme", 3.0), slow.call("acme", 0.01)])
+        report = await run_until_idle(app, delayed="wait", timeout_s=30)
+    assert report.completed == 2 and peak == [1]
