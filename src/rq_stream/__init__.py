@@ -5,6 +5,7 @@ from rq_stream.client.job import Job, JobInfo, JobStatus, Progress
 from rq_stream.client.task import Task
 from rq_stream.dependencies import Depends, worker_state
 from rq_stream.errors import (
+    ConcurrencyKeyError,
     ConnectionFailed,
     EnqueueError,
     JobCancelled,
@@ -32,6 +33,7 @@ from rq_stream.worker import JobContext, Worker, WorkerInfo, current_job
 
 __all__ = [
     "Backoff",
+    "ConcurrencyKeyError",
     "ConnectionFailed",
     "Depends",
     "EnqueueError",

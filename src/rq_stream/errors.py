@@ -106,6 +106,11 @@ class JobExpired(RqStreamError):
         self.reason = reason
 
 
+class ConcurrencyKeyError(EnqueueError):
+    """A task's ``concurrency_key`` raised or returned something other than a non-empty str:
+    the job is not enqueued (at the worker: it is dead-lettered, never retried)."""
+
+
 class LockLost(RqStreamError):
     """A distributed lock expired or was taken by someone else while it was held."""
 

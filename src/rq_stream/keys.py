@@ -116,6 +116,16 @@ class QueueKeys:
         """String: holds the job id of the unique job with this digest while it lives."""
         return f"{self.tag}:unique:{digest}"
 
+    def slots(self, name: str) -> str:
+        """Sorted set: the holders (``job_id:attempt``) of a task's concurrency limit (or of one
+        key's), scored by when their hold expires (ms)."""
+        return f"{self.tag}:slots:{name}"
+
+    def slots_waiting(self, name: str) -> str:
+        """Sorted set: the job ids deferred for want of one of ``slots(name)``, scored by when
+        (ms); a freed slot wakes the oldest."""
+        return f"{self.tag}:slots-waiting:{name}"
+
     def rate(self, name: str) -> str:
         """Rate limiter state for a task (or a per-key limit) of this queue."""
         return f"{self.tag}:rate:{name}"

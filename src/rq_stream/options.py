@@ -20,6 +20,8 @@ from rq_stream.errors import ConfigurationError, EnqueueError
 DEFAULT_RESULT_TTL_S = 3600
 MAX_ATTEMPTS = 1_000_000
 """How long a finished job's record (status, result or error) is kept, unless set otherwise."""
+MAX_CONCURRENCY = 100_000
+"""The largest ``@app.task(concurrency=...)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,11 @@ class TaskOptions:
     expires_s: float | None = None
     """A job of this task not started within this many seconds of its enqueue is not run: it
     ends ``expired`` (a job's own ``expires_s`` or ``expires_at`` replaces it)."""
+    concurrency: int | None = None
+    """At most this many jobs of this task run at once across all workers (per value of
+    ``concurrency_key`` if given); a job over the limit waits, not counted as an attempt."""
+    concurrency_key: Callable[..., Any] | None = None
+    """Called with the job's arguments by name, returns a str: one ``concurrency`` per value."""
 
     def __post_init__(self) -> None:
         problem = _task_problem(self)
@@ -115,6 +122,8 @@ class TaskSettings(TypedDict, total=False):
     unique_ttl_s: int
     process: bool
     expires_s: float | None
+    concurrency: int | None
+    concurrency_key: Callable[..., Any] | None
 
 
 TASK_SETTINGS = frozenset(f.name for f in fields(TaskOptions))
@@ -223,4 +232,10 @@ def _task_problem(o: TaskOptions) -> str | None:
         validate.whole("unique_ttl_s", o.unique_ttl_s, 1),
         None if isinstance(o.process, bool) else f"process must be a bool, got {o.process!r}",
         None if o.expires_s is None else validate.seconds("expires_s", o.expires_s, positive=True),
+        None if o.concurrency is None else
+        validate.whole("concurrency", o.concurrency, 1, MAX_CONCURRENCY),
+        None if o.concurrency_key is None or callable(o.concurrency_key) else
+        f"concurrency_key must be a function of the job's arguments, got {o.concurrency_key!r}",
+        "concurrency_key needs a concurrency (e.g. concurrency=2)"
+        if o.concurrency_key is not None and o.concurrency is None else None,
     )  # fmt: skip

@@ -41,6 +41,9 @@ class Delivery:
     """The job was cancelled while this worker held it (its cancel channel said so)."""
     runner: Any = None
     """The asyncio task running the job's task call, while it runs (to interrupt it)."""
+    slot: Any = None
+    """The concurrency slot this job holds while it runs (``concurrency=N``): a
+    ``worker.keylimit.Slot``, else None."""
 
 
 class NewJob(NamedTuple):  # a tuple: built once per enqueued job, on the hot path

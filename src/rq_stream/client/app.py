@@ -124,8 +124,9 @@ class RqStream(ContextView, Scheduling):
 
         The settings are :class:`~rq_stream.options.TaskOptions`' fields. ``rate_limit="100/m"``
         caps starts across all workers (``rate_key`` makes it per key); ``unique=True`` (or a key
-        function) makes a duplicate enqueue return the live job; ``process=True`` runs a plain
-        ``def`` in a worker subprocess (CPU-bound, GIL-holding).
+        function) makes a duplicate enqueue return the live job; ``concurrency=2`` runs at most
+        2 at once across all workers (``concurrency_key`` makes it per key); ``process=True``
+        runs a plain ``def`` in a worker subprocess (CPU-bound, GIL-holding).
         """
 
         def register(f: Callable[..., Any]) -> Task[Any, Any]:

@@ -20,6 +20,7 @@ from rq_stream.context import Context
 from rq_stream.errors import EnqueueError
 from rq_stream.middleware import Bound, EnqueueInfo, Middleware, overriding, run_hooks
 from rq_stream.options import JobOptions
+from rq_stream.patterns.concurrency import key_value
 from rq_stream.patterns.unique import unique_key
 
 _ENQUEUE_CHUNK = 1000
@@ -107,6 +108,8 @@ class Producer:
         if task.app is not self._owner:
             raise EnqueueError(f"task {task.name!r} belongs to another RqStream application")
         task.check_arguments(c.args, c.kwargs)
+        if task.settings.concurrency_key is not None:  # refused here, not dead-lettered later
+            key_value(task, c.args, c.kwargs)
         queue = o.queue or task.settings.queue
         job_id = job_id or o.job_id or os.urandom(16).hex()  # as unique as uuid4, 1/4 the cost
         payloads = self._ctx.payloads

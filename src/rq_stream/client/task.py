@@ -62,6 +62,8 @@ class Task(Generic[P, R]):
         self.name = options.name
         self.settings = options
         self.is_async = inspect.iscoroutinefunction(fn)
+        self.gated = options.rate_limit is not None or options.concurrency is not None
+        """A worker admits its jobs first (a rate limit, a concurrency limit)."""
         self.signature = inspect.signature(fn)
         self.injected: dict[str, Provider] = injected_parameters(self.name, self.signature)
         """Parameters the worker fills (``Depends``), not part of the payload; mostly empty."""

@@ -18,13 +18,14 @@ from anyio.lowlevel import checkpoint
 from rq_stream import logs
 from rq_stream.backends.base import Backend, Completion, Delivery
 from rq_stream.client.task import Task
-from rq_stream.errors import Retry, SerializationError
+from rq_stream.errors import ConcurrencyKeyError, Retry, SerializationError
 from rq_stream.worker import processes
 from rq_stream.worker.admission import RateGate
 from rq_stream.worker.channel import Channel, Outbox
 from rq_stream.worker.hooks import WorkerHooks
 from rq_stream.worker.host import WorkerApp
 from rq_stream.worker.job_context import JobContext, _current
+from rq_stream.worker.keylimit import SlotGate
 from rq_stream.worker.policy import ArgumentError, ResultNotSerializable, TaskTimeout, decide
 from rq_stream.worker.progress import ProgressSender
 from rq_stream.worker.resilience import Outage
@@ -65,6 +66,7 @@ class Executor:
         backends: Mapping[str, Backend],
         stats: WorkerStats,
         gate: RateGate,
+        slots: SlotGate,
         *,
         name: str,
         log: Any,
@@ -79,6 +81,7 @@ class Executor:
         self._backends = backends
         self._stats = stats
         self._gate = gate
+        self.slots = slots  # concurrency=N slots (the lease renewer renews them too)
         self._name = name
         self.log = log
         self._stopping = stopping
@@ -137,8 +140,8 @@ class Executor:
         """Run one job to its outcome; ``t0`` (perf_counter) is when its executor took it."""
         assert d.envelope is not None
         task = self._tasks[d.envelope.task]  # decoded and looked up by the intake: it is there
-        # Rate-limit gate: over the limit, the job is deferred, not run.
-        if task.settings.rate_limit is not None and not await self._gate.admit(task, d):
+        # A rate limit, a concurrency limit: over it, the job is deferred, not run.
+        if task.gated and not await self._admit(task, d):
             return
         job = JobContext(d.job_id, task.name, d.queue, d.attempt, self._name, self.state, d,
                          self.progress, d.envelope.enqueued_ms)  # fmt: skip
@@ -175,12 +178,29 @@ class Executor:
             return
         await self._failed(task, d, failure, _ms_since(t0), job)
 
+    async def _admit(self, task: Task[Any, Any], d: Delivery) -> bool:
+        """True: run the job (under its rate limit; holding a slot of its ``concurrency``,
+        freed when its call ends). False: it waits (deferred, not an attempt), or its
+        ``concurrency_key`` failed (dead-lettered, never retried)."""
+        if task.settings.rate_limit is not None and not await self._gate.admit(task, d):
+            return False
+        if task.settings.concurrency is None:
+            return True
+        try:
+            return await self.slots.acquire(task, d)
+        except ConcurrencyKeyError as exc:
+            job = JobContext(d.job_id, task.name, d.queue, d.attempt, self._name, self.state, d,
+                             self.progress)  # fmt: skip
+            await self._failed(task, d, exc, 0.0, job)
+            return False
+
     async def _run_call(self, task: Task[Any, Any], d: Delivery) -> Any:
-        """``call``, which ``cancel`` may interrupt (then :class:`_JobCancelled`)."""
-        if d.cancelled:
-            raise _JobCancelled
+        """``call``, which ``cancel`` may interrupt (then :class:`_JobCancelled`). A slot of
+        the task's ``concurrency`` frees as soon as the call ends, however it ends."""
         d.runner = asyncio.current_task()
         try:
+            if d.cancelled:
+                raise _JobCancelled
             value = await self.call(task, d)
         except asyncio.CancelledError:
             runner, d.runner = d.runner, None
@@ -192,6 +212,8 @@ class Executor:
             raise _JobCancelled from None
         finally:
             d.runner = None
+            if d.slot is not None:
+                await self.slots.free(d)  # shielded
         if d.cancelled:  # a thread that returned after its cancel: cancelled all the same
             raise _JobCancelled
         return value

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rq_stream.backends.base import Failure
-from rq_stream.errors import Retry
+from rq_stream.errors import ConcurrencyKeyError, Retry
 from rq_stream.options import TaskOptions
 
 
@@ -23,7 +23,11 @@ class ResultNotSerializable(Exception):
     """The task returned a value the app's serializer cannot encode (never retried)."""
 
 
-_NEVER_RETRY: tuple[type[BaseException], ...] = (ArgumentError, ResultNotSerializable)
+_NEVER_RETRY: tuple[type[BaseException], ...] = (
+    ArgumentError,
+    ResultNotSerializable,
+    ConcurrencyKeyError,
+)
 
 
 @dataclass(frozen=True, slots=True)

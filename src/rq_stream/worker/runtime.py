@@ -48,6 +48,7 @@ from rq_stream.worker.host import WorkerApp
 from rq_stream.worker.injection import install as install_injection
 from rq_stream.worker.intake import Intake
 from rq_stream.worker.job_context import WorkerInfo
+from rq_stream.worker.keylimit import SlotGate
 from rq_stream.worker.lifespan import WorkerScope, failure_unwrapped
 from rq_stream.worker.resilience import Outage
 from rq_stream.worker.stats import WorkerStats
@@ -129,11 +130,14 @@ class Worker(Intake, Upkeep, Generic[AppT]):
 
     def _make_executor(self) -> Executor:
         gate = RateGate(self.app, self.backends, self.release, self.wake_delayed, self.log)
+        slots = SlotGate(self.app, self.backends, self.leases_ms, self.release, self.wake_delayed,
+                         self.log)  # fmt: skip
         return Executor(
             self.app,
             self.backends,
             self.stats,
             gate,
+            slots,
             name=self.name,
             log=self.log,
             concurrency=self.concurrency,

@@ -36,6 +36,8 @@ class WorkerState:
     heartbeat_s: float
     delayed_max_sleep_s: float
     leases_ms: dict[str, int]
+    slotted: bool
+    """Some task has ``concurrency=N``: the lease renewer renews the held slots too."""
     reclaim_interval_s: float | None
     stats: WorkerStats
     backends: dict[str, Backend]
@@ -48,6 +50,7 @@ class WorkerState:
 
     def _init_state(self) -> None:
         """The slot accounting and the job hand-over state, all empty (queues are set)."""
+        self.slotted = any(t.settings.concurrency is not None for t in self.app.tasks.values())
         self._job_s = 0.0
         """Running average of how long a job runs (0: none seen yet)."""
         self._cold_prefetch = 0

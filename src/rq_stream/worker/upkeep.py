@@ -172,6 +172,16 @@ class Upkeep(WorkerState):
                     )
                 if stale:
                     await self._executor.lease_lost(q, stale)
+                if self.slotted:  # some task has concurrency=N: renew the held slots too
+                    await self._renew_slots(q)
+
+    async def _renew_slots(self, queue: str) -> None:
+        """Renew the concurrency slots of the jobs held from ``queue`` with their leases (a
+        hold not renewed in time lapses, like a lease)."""
+        try:
+            await self._executor.slots.renew(queue, list(self.held[queue].values()))
+        except Outage.errors as exc:
+            self.log.warning("could not renew concurrency slots", queue=queue, error=str(exc))
 
     async def _heartbeat(self) -> None:
         """Keep this worker's ``info`` row fresh (two allow-oom scripts every
