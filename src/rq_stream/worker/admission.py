@@ -14,8 +14,10 @@ from rq_stream.worker.host import WorkerApp
 from rq_stream.worker.resilience import Outage
 
 
-class RateGate:
-    """Admits a job of a rate-limited task, or defers it (``release``\\ d, delayed set woken)."""
+class Gate:
+    """What the admission gates share: a job they refuse goes back to its queue's delayed set
+    (``defer``: the attempt is not counted), is ``release``\\ d, and the delayed mover is
+    woken."""
 
     def __init__(
         self,
@@ -30,6 +32,26 @@ class RateGate:
         self._release = release
         self._wake_delayed = wake_delayed
         self._log = log
+
+    async def _put_back(self, task: Task[Any, Any], d: Delivery, defer_ms: int, why: str) -> bool:
+        """Defer ``d`` by ``defer_ms`` (riding out outages), release it; False (not run)."""
+        outage = Outage("deferring a job", queue=d.queue)
+        while True:
+            try:
+                owned = await self._backends[d.queue].defer(d, defer_ms)
+                break
+            except outage.errors as exc:
+                await outage.failed(exc)
+        outage.recovered()
+        self._log.debug(why, job_id=d.job_id, task=task.name, queue=d.queue, defer_ms=defer_ms,
+                        owned=owned)  # fmt: skip
+        self._release(d)
+        self._wake_delayed(d.queue)
+        return False
+
+
+class RateGate(Gate):
+    """Admits a job of a rate-limited task, or defers it (``release``\\ d, delayed set woken)."""
 
     async def admit(self, task: Task[Any, Any], d: Delivery) -> bool:
         """True: a slot was taken, run the job. False: the limit is reached; the job was moved
@@ -48,21 +70,15 @@ class RateGate:
         while True:
             try:
                 wait_ms = await take(self._app.scripts, key, rate)
-                if wait_ms == 0:
-                    outage.recovered()
-                    return True
-                # Spread the waiters of one freed slot over one emission interval.
-                wait_ms += int(random.uniform(0, rate.period_ms / rate.limit))
-                owned = await self._backends[d.queue].defer(d, wait_ms)
                 break
             except outage.errors as exc:
                 await outage.failed(exc)
         outage.recovered()
-        self._log.debug("job deferred by its rate limit", job_id=d.job_id, task=task.name,
-                        queue=d.queue, defer_ms=wait_ms, owned=owned)  # fmt: skip
-        self._release(d)
-        self._wake_delayed(d.queue)
-        return False
+        if wait_ms == 0:
+            return True
+        # Spread the waiters of one freed slot over one emission interval.
+        wait_ms += int(random.uniform(0, rate.period_ms / rate.limit))
+        return await self._put_back(task, d, wait_ms, "job deferred by its rate limit")
 
 
-__all__ = ["RateGate"]
+__all__ = ["Gate", "RateGate"]

@@ -14,6 +14,7 @@ import anyio
 from rq_stream.backends.base import Backend, Delivery
 from rq_stream.client.task import Task
 from rq_stream.patterns.concurrency import slot_name
+from rq_stream.worker.admission import Gate
 from rq_stream.worker.host import WorkerApp
 from rq_stream.worker.resilience import Outage
 
@@ -47,7 +48,7 @@ def wait_ms(waiting: int, limit: int, listed: bool) -> int:
     return random.randint(ceiling // 2, ceiling)
 
 
-class SlotGate:
+class SlotGate(Gate):
     """Takes a slot for a job of a task with ``concurrency``, or defers the job (``release``\\ d,
     its queue's delayed set woken), as :class:`~rq_stream.worker.admission.RateGate` does."""
 
@@ -60,12 +61,8 @@ class SlotGate:
         wake_delayed: Callable[[str], None],
         log: Any,
     ) -> None:
-        self._app = app
-        self._backends = backends
+        super().__init__(app, backends, release, wake_delayed, log)
         self._leases_ms = leases_ms
-        self._release = release
-        self._wake_delayed = wake_delayed
-        self._log = log
 
     def _slot(self, task: Task[Any, Any], d: Delivery) -> Slot:
         assert d.envelope is not None
@@ -86,21 +83,15 @@ class SlotGate:
         while True:
             try:
                 waiting = await self._app.scripts.run("slot_acquire", slot[:2], args)
-                if waiting == 0:
-                    d.slot = slot
-                    outage.recovered()
-                    return True
-                defer_ms = wait_ms(int(waiting), limit, listed)
-                owned = await self._backends[d.queue].defer(d, defer_ms)
                 break
             except outage.errors as exc:
                 await outage.failed(exc)
         outage.recovered()
-        self._log.debug("job waits for a concurrency slot", job_id=d.job_id, task=task.name,
-                        queue=d.queue, defer_ms=defer_ms, owned=owned)  # fmt: skip
-        self._release(d)
-        self._wake_delayed(d.queue)
-        return False
+        if waiting == 0:
+            d.slot = slot
+            return True
+        defer_ms = wait_ms(int(waiting), limit, listed)
+        return await self._put_back(task, d, defer_ms, "job waits for a concurrency slot")
 
     async def free(self, d: Delivery) -> None:
         """Give back ``d``'s slot (its call ended, however) and wake the oldest waiter (due at
